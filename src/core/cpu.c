@@ -1,0 +1,89 @@
+// cpu: see cpu.h. x86-64 detection uses cpuid and xgetbv, so that a CPU whose
+// OS does not save the AVX-512 registers is treated as AVX2 (or scalar).
+#include "core/cpu.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static unsigned long long xgetbv0(void) {
+  unsigned int eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return ((unsigned long long)edx << 32) | eax;
+}
+
+static enum simd_level detect(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return SIMD_SCALAR;
+  int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+  if (!osxsave || !fma || !f16c) return SIMD_SCALAR;
+  unsigned long long xcr0 = xgetbv0();
+  if ((xcr0 & 0x6) != 0x6) return SIMD_SCALAR;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return SIMD_SCALAR;
+  int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
+  if (!avx2 || !bmi2) return SIMD_SCALAR;
+  int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1;
+  int avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+  int zmm_saved = (xcr0 & 0xe0) == 0xe0;
+  if (avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_saved) return SIMD_AVX512;
+  return SIMD_AVX2;
+}
+#else
+static enum simd_level detect(void) { return SIMD_SCALAR; }
+#endif
+
+static _Atomic int g_max = -1;
+static _Atomic int g_level = -1;
+
+enum simd_level cpu_max_simd_level(void) {
+  int m = atomic_load(&g_max);
+  if (m < 0) {
+    m = (int)detect();
+    atomic_store(&g_max, m);
+  }
+  return (enum simd_level)m;
+}
+
+static enum simd_level level_from_env(void) {
+  enum simd_level max = cpu_max_simd_level();
+  const char *env = getenv("LLMUX_SIMD");
+  if (!env) return max;
+  enum simd_level want = max;
+  if (!strcmp(env, "scalar")) want = SIMD_SCALAR;
+  else if (!strcmp(env, "avx2")) want = SIMD_AVX2;
+  else if (!strcmp(env, "avx512")) want = SIMD_AVX512;
+  return want < max ? want : max;
+}
+
+enum simd_level cpu_simd_level(void) {
+  int l = atomic_load(&g_level);
+  if (l < 0) {
+    l = (int)level_from_env();
+    atomic_store(&g_level, l);
+  }
+  return (enum simd_level)l;
+}
+
+enum simd_level cpu_set_simd_level(enum simd_level level) {
+  enum simd_level max = cpu_max_simd_level();
+  if (level > max) level = max;
+  atomic_store(&g_level, (int)level);
+  return level;
+}
+
+const char *cpu_simd_name(enum simd_level level) {
+  switch (level) {
+  case SIMD_AVX512: return "avx512";
+  case SIMD_AVX2: return "avx2";
+  default: return "scalar";
+  }
+}
+
+int cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}

@@ -1,0 +1,38 @@
+// testutil: tiny assertion helpers for the unit tests. A failed CHECK prints
+// file:line and the expression, counts the failure and continues; main
+// returns tu_finish(), non-zero if anything failed.
+#ifndef LLMUX_TESTUTIL_H
+#define LLMUX_TESTUTIL_H
+#include <stdio.h>
+
+extern int tu_failures, tu_checks;
+
+#define CHECK(cond)                                                             \
+  do {                                                                          \
+    tu_checks++;                                                                \
+    if (!(cond)) {                                                              \
+      tu_failures++;                                                            \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                           \
+  } while (0)
+
+#define CHECK_MSG(cond, ...)                                                    \
+  do {                                                                          \
+    tu_checks++;                                                                \
+    if (!(cond)) {                                                              \
+      tu_failures++;                                                            \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                             \
+      fputc('\n', stderr);                                                      \
+    }                                                                           \
+  } while (0)
+
+// Path of a file under the shared assets folder (LLMUX_SHARED, default ../shared).
+const char *tu_shared(const char *rel);
+// Whole file into a NUL-terminated malloc'd buffer; exits the test if unreadable.
+char *tu_read_file(const char *path, size_t *len);
+// A fresh temporary path (under TMPDIR) with the given suffix.
+const char *tu_tmp_path(const char *suffix);
+int tu_finish(void);
+
+#endif
