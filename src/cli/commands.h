@@ -4,6 +4,11 @@
 #define LLMUX_COMMANDS_H
 
 int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 
 #endif

@@ -13,6 +13,11 @@ struct command {
 };
 
 static const struct command COMMANDS[] = {
+  {"run", cmd_run, "generate text from a prompt"},
+  {"chat", cmd_chat, "chat with a model in its chat format"},
+  {"tokenize", cmd_tokenize, "print the token ids of a text"},
+  {"detokenize", cmd_detokenize, "print the text of token ids"},
+  {"perplexity", cmd_perplexity, "perplexity of a model over a text file"},
   {"info", cmd_info, "show a GGUF file's metadata, tensors and memory needs"},
   {"pull", cmd_pull, "download a GGUF model (hf://OWNER/REPO/FILE.gguf or https URL)"},
 };

@@ -1,0 +1,69 @@
+// membw: see membw.h.
+#include "core/membw.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "core/timing.h"
+
+uint64_t membw_read_avx2(const uint8_t *p, size_t n);
+
+typedef struct {
+  const uint8_t *buf;
+  size_t bytes;
+  uint64_t sink[64];
+} read_job;
+
+static uint64_t read_scalar(const uint8_t *p, size_t n) {
+  const uint64_t *w = (const uint64_t *)p;
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (size_t i = 0; i + 4 <= n / 8; i += 4) a ^= w[i], b ^= w[i + 1], c ^= w[i + 2], d ^= w[i + 3];
+  return a ^ b ^ c ^ d;
+}
+
+static void read_task(void *arg, int ith, int nth) {
+  read_job *j = arg;
+  long lo, hi;
+  long lines = (long)(j->bytes / 64);
+  pool_split(lines, ith, nth, &lo, &hi);
+  const uint8_t *p = j->buf + (size_t)lo * 64;
+  size_t n = (size_t)(hi - lo) * 64;
+#if defined(__x86_64__)
+  uint64_t s = cpu_simd_level() >= SIMD_AVX2 ? membw_read_avx2(p, n) : read_scalar(p, n);
+#else
+  uint64_t s = read_scalar(p, n);
+#endif
+  j->sink[ith % 64] ^= s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double membw_measure(pool *p, size_t bytes, int reps) {
+  uint8_t *buf = aligned_alloc(64, bytes);
+  if (!buf || reps < 1) {
+    free(buf);
+    return 0;
+  }
+  memset(buf, 1, bytes);  // commit the pages before timing
+  read_job j = {.buf = buf, .bytes = bytes};
+  double *bw = malloc(sizeof *bw * (size_t)reps);
+  pool_run(p, read_task, &j);  // warm-up pass
+  for (int r = 0; bw && r < reps; r++) {
+    int64_t t0 = time_ns();
+    pool_run(p, read_task, &j);
+    bw[r] = (double)bytes / ((double)(time_ns() - t0) * 1e-9);
+  }
+  double med = 0;
+  if (bw) {
+    qsort(bw, (size_t)reps, sizeof *bw, cmp_double);
+    med = bw[reps / 2];
+  }
+  free(bw);
+  free(buf);
+  return med;
+}

@@ -1,0 +1,272 @@
+// decoder: the forward pass of every supported architecture, over one batch
+// of tokens. It reads like the paper: per layer, norm -> q/k/v -> rope ->
+// attention over the cache -> output projection -> residual, then norm ->
+// gated feed-forward -> residual; optional parts (biases, q/k norms, post
+// norms, soft-capping, sliding window) switch on when the model has them.
+// Nearly all time goes to matmul() (ops/matmul.c); the per-token steps here
+// are spread over the thread pool by token or by (token, head).
+#include <math.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fp16.h"
+#include "engine/context.h"
+#include "ops/quant.h"
+
+// ---- running a per-token step on the pool
+typedef void (*item_fn)(llmux_context *c, const fwd_batch *b, int il, int item, int ith);
+
+typedef struct {
+  llmux_context *c;
+  const fwd_batch *b;
+  int il, n;
+  item_fn fn;
+} par_items;
+
+static void par_task(void *arg, int ith, int nth) {
+  par_items *p = arg;
+  long lo, hi;
+  pool_split(p->n, ith, nth, &lo, &hi);
+  for (long i = lo; i < hi; i++) p->fn(p->c, p->b, p->il, (int)i, ith);
+}
+
+static void for_items(llmux_context *c, const fwd_batch *b, int il, int n, item_fn fn) {
+  par_items p = {c, b, il, n, fn};
+  if (n == 1) fn(c, b, il, 0, 0);
+  else pool_run(c->pool, par_task, &p);
+}
+
+static void mm(llmux_context *c, const mm_weight *w, const float *x, int64_t ldx, int n, float *y, int64_t ldy) {
+  matmul(c->pool, w, x, ldx, n, y, ldy, c->mm_scratch);
+}
+
+static void add_bias(float *y, const float *bias, int64_t n) {
+  if (bias) op_add(y, bias, n);
+}
+
+// ---- attention sub-block
+static void attn_norm_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)ith;
+  const hparams *hp = &c->model->hp;
+  op_rms_norm(c->xn + (size_t)t * hp->n_embd, c->x + (size_t)t * hp->n_embd, c->model->layers[il].attn_norm,
+              hp->n_embd, hp->norm_eps);
+}
+
+static void store_kv(llmux_context *c, int il, int t, const float *k, const float *v) {
+  size_t cell = (size_t)c->cell[t];
+  if (c->kv_type == LLMUX_KV_F16) {
+    uint16_t *kd = (uint16_t *)c->kv_k[il] + cell * c->kv_row_k, *vd = (uint16_t *)c->kv_v[il] + cell * c->kv_row_v;
+    for (size_t i = 0; i < c->kv_row_k; i++) kd[i] = fp16_from_fp32(k[i]);
+    for (size_t i = 0; i < c->kv_row_v; i++) vd[i] = fp16_from_fp32(v[i]);
+  } else {
+    memcpy((float *)c->kv_k[il] + cell * c->kv_row_k, k, c->kv_row_k * sizeof(float));
+    memcpy((float *)c->kv_v[il] + cell * c->kv_row_v, v, c->kv_row_v * sizeof(float));
+  }
+}
+
+// Bias, q/k norms and rope for token t, then its k and v go into the cache.
+static void qkv_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)ith;
+  const hparams *hp = &c->model->hp;
+  const layer_weights *L = &c->model->layers[il];
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
+  int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+  float *q = c->q + t * qd, *k = c->k + t * kd, *v = c->v + t * vd;
+  if (L->wqkv.data) {
+    const float *src = c->qkv + t * (qd + kd + vd);
+    memcpy(q, src, (size_t)qd * sizeof *q);
+    memcpy(k, src + qd, (size_t)kd * sizeof *k);
+    memcpy(v, src + qd + kd, (size_t)vd * sizeof *v);
+  }
+  add_bias(q, L->bq, qd);
+  add_bias(k, L->bk, kd);
+  add_bias(v, L->bv, vd);
+  for (int h = 0; L->q_norm && h < hp->n_head; h++)
+    op_rms_norm(q + h * hp->head_dim_k, q + h * hp->head_dim_k, L->q_norm, hp->head_dim_k, hp->norm_eps);
+  for (int h = 0; L->k_norm && h < hp->n_head_kv; h++)
+    op_rms_norm(k + h * hp->head_dim_k, k + h * hp->head_dim_k, L->k_norm, hp->head_dim_k, hp->norm_eps);
+  const float *cs = c->rope_cs + (size_t)t * hp->rope.n_rot;
+  op_rope_apply(&hp->rope, cs, q, hp->n_head, hp->head_dim_k);
+  op_rope_apply(&hp->rope, cs, k, hp->n_head_kv, hp->head_dim_k);
+  store_kv(c, il, t, k, v);
+}
+
+// One (token, head) pair: causal attention over its sequence's cells.
+static void attend_item(llmux_context *c, const fwd_batch *b, int il, int item, int ith) {
+  const hparams *hp = &c->model->hp;
+  int t = item / hp->n_head, h = item % hp->n_head;
+  int32_t pos = b->pos[t];
+  int64_t seq_base = (int64_t)c->cell[t] - pos;
+  int64_t lo = 0;
+  if (c->model->layers[il].swa && pos >= hp->sliding_window) lo = pos - hp->sliding_window + 1;
+  attn_kv kv = {
+    .k = c->kv_k[il], .v = c->kv_v[il], .f16 = c->kv_type == LLMUX_KV_F16, .row = (int64_t)c->kv_row_k,
+    .head_dim = hp->head_dim_k, .scale = hp->attn_scale, .softcap = hp->attn_softcap,
+  };
+  const float *q = c->q + (size_t)t * hp->n_head * hp->head_dim_k + (size_t)h * hp->head_dim_k;
+  float *out = c->att + (size_t)t * hp->n_head * hp->head_dim_v + (size_t)h * hp->head_dim_v;
+  int kvh = h / (hp->n_head / hp->n_head_kv);
+  op_attend(&kv, kvh, q, seq_base + lo, seq_base + pos + 1, c->scores + (size_t)ith * c->n_ctx, out);
+}
+
+// x += post_norm(proj + bias), for the attention or the feed-forward output.
+static void residual(llmux_context *c, int t, const float *bias, const float *post_norm) {
+  const hparams *hp = &c->model->hp;
+  float *p = c->proj + (size_t)t * hp->n_embd;
+  add_bias(p, bias, hp->n_embd);
+  if (post_norm) op_rms_norm(p, p, post_norm, hp->n_embd, hp->norm_eps);
+  op_add(c->x + (size_t)t * hp->n_embd, p, hp->n_embd);
+}
+
+static void attn_residual_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)ith;
+  residual(c, t, c->model->layers[il].bo, c->model->layers[il].attn_post_norm);
+}
+
+static void ffn_residual_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)ith;
+  residual(c, t, NULL, c->model->layers[il].ffn_post_norm);
+}
+
+static void attention_block(llmux_context *c, const fwd_batch *b, int il) {
+  const hparams *hp = &c->model->hp;
+  const layer_weights *L = &c->model->layers[il];
+  int n = b->n, E = hp->n_embd;
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
+  int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+  for_items(c, b, il, n, attn_norm_item);
+  if (L->wqkv.data) {
+    mm(c, &L->wqkv, c->xn, E, n, c->qkv, qd + kd + vd);
+  } else {
+    mm(c, &L->wq, c->xn, E, n, c->q, qd);
+    mm(c, &L->wk, c->xn, E, n, c->k, kd);
+    mm(c, &L->wv, c->xn, E, n, c->v, vd);
+  }
+  for_items(c, b, il, n, qkv_item);
+  for_items(c, b, il, n * hp->n_head, attend_item);
+  mm(c, &L->wo, c->att, (int64_t)hp->n_head * hp->head_dim_v, n, c->proj, E);
+  for_items(c, b, il, n, attn_residual_item);
+}
+
+// ---- feed-forward sub-block
+static void ffn_norm_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)ith;
+  const hparams *hp = &c->model->hp;
+  op_rms_norm(c->xn + (size_t)t * hp->n_embd, c->x + (size_t)t * hp->n_embd, c->model->layers[il].ffn_norm,
+              hp->n_embd, hp->norm_eps);
+}
+
+static void act_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)b, (void)il, (void)ith;
+  const hparams *hp = &c->model->hp;
+  float *gate = c->ff + (size_t)t * 2 * hp->n_ff, *up = gate + hp->n_ff;
+  if (hp->act == ACT_GELU) op_gelu_mul(gate, up, hp->n_ff);
+  else op_silu_mul(gate, up, hp->n_ff);
+}
+
+static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
+  const hparams *hp = &c->model->hp;
+  const layer_weights *L = &c->model->layers[il];
+  int n = b->n, E = hp->n_embd;
+  int64_t ld = 2 * (int64_t)hp->n_ff;
+  for_items(c, b, il, n, ffn_norm_item);
+  if (L->ffn_fused) {
+    mm(c, &L->ffn_up, c->xn, E, n, c->ff, ld);
+  } else {
+    mm(c, &L->ffn_gate, c->xn, E, n, c->ff, ld);
+    mm(c, &L->ffn_up, c->xn, E, n, c->ff + hp->n_ff, ld);
+  }
+  for_items(c, b, il, n, act_item);
+  mm(c, &L->ffn_down, c->ff, ld, n, c->proj, E);
+  for_items(c, b, il, n, ffn_residual_item);
+}
+
+// ---- whole pass
+static int check_batch(const llmux_context *c, const fwd_batch *b) {
+  if (b->n < 1 || b->n > c->n_batch) {
+    err_set("batch of %d tokens is outside 1..%d", b->n, c->n_batch);
+    return -1;
+  }
+  for (int t = 0; t < b->n; t++) {
+    int s = b->seq ? b->seq[t] : 0;
+    if (b->tokens[t] < 0 || b->tokens[t] >= c->model->hp.n_vocab) {
+      err_set("token id %d is outside the vocabulary (0..%d)", b->tokens[t], c->model->hp.n_vocab - 1);
+      return -1;
+    }
+    if (b->pos[t] < 0 || b->pos[t] >= c->n_ctx) {
+      err_set("position %d is outside the context of %d tokens", b->pos[t], c->n_ctx);
+      return -1;
+    }
+    if (s < 0 || s >= c->n_seq) {
+      err_set("sequence %d is outside 0..%d", s, c->n_seq - 1);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void embed_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)il, (void)ith;
+  const llmux_model *m = c->model;
+  const mm_weight *e = &m->tok_embd;
+  float *x = c->x + (size_t)t * m->hp.n_embd;
+  quant_dequant(e->type)((const uint8_t *)e->data + (size_t)b->tokens[t] * e->row_bytes, x, m->hp.n_embd);
+  if (m->hp.embd_scale != 1.0f) op_scale(x, m->hp.embd_scale, m->hp.n_embd);
+  int s = b->seq ? b->seq[t] : 0;
+  c->cell[t] = s * c->n_ctx + b->pos[t];
+  op_rope_cache(&m->hp.rope, b->pos[t], c->rope_cs + (size_t)t * m->hp.rope.n_rot);
+}
+
+static void out_norm_item(llmux_context *c, const fwd_batch *b, int il, int i, int ith) {
+  (void)b, (void)il, (void)ith;
+  const hparams *hp = &c->model->hp;
+  int t = c->logit_rows[i];
+  op_rms_norm(c->xn + (size_t)i * hp->n_embd, c->x + (size_t)t * hp->n_embd, c->model->output_norm, hp->n_embd,
+              hp->norm_eps);
+}
+
+static void logits(llmux_context *c, const fwd_batch *b) {
+  const hparams *hp = &c->model->hp;
+  int k = 0;
+  for (int t = 0; t < b->n; t++) {
+    bool want = b->want_logits ? b->want_logits[t] : (b->all_logits || t == b->n - 1);
+    c->logit_index[t] = want ? k : -1;
+    if (want) c->logit_rows[k++] = t;
+  }
+  c->n_logits = k;
+  if (k == 0) return;
+  for_items(c, b, 0, k, out_norm_item);
+  mm(c, &c->model->output, c->xn, hp->n_embd, k, c->logits, hp->n_vocab);
+  if (hp->final_softcap > 0) op_softcap(c->logits, (int64_t)k * hp->n_vocab, hp->final_softcap);
+}
+
+int decoder_forward(llmux_context *c, const fwd_batch *b) {
+  if (check_batch(c, b) < 0) return -1;
+  for_items(c, b, 0, b->n, embed_item);
+  for (int il = 0; il < c->model->hp.n_layer; il++) {
+    attention_block(c, b, il);
+    ffn_block(c, b, il);
+  }
+  logits(c, b);
+  c->last_n = b->n;
+  return 0;
+}
+
+int llmux_decode(llmux_context *c, const llmux_token *tokens, int n, int pos, bool all_logits) {
+  if (n < 1 || pos < 0 || pos + n > c->n_ctx) {
+    err_set("cannot decode %d tokens at position %d: the context holds %d tokens", n, pos, c->n_ctx);
+    return -1;
+  }
+  if (all_logits && n > c->n_batch) {
+    err_set("all_logits needs at most n_batch (%d) tokens per call, got %d", c->n_batch, n);
+    return -1;
+  }
+  for (int done = 0; done < n;) {
+    int chunk = n - done < c->n_batch ? n - done : c->n_batch;
+    for (int i = 0; i < chunk; i++) c->pos_buf[i] = pos + done + i;
+    fwd_batch b = {.n = chunk, .tokens = tokens + done, .pos = c->pos_buf, .all_logits = all_logits};
+    if (decoder_forward(c, &b) < 0) return -1;
+    done += chunk;
+  }
+  return 0;
+}
