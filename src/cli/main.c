@@ -18,6 +18,7 @@ static const struct command COMMANDS[] = {
   {"tokenize", cmd_tokenize, "print the token ids of a text"},
   {"detokenize", cmd_detokenize, "print the text of token ids"},
   {"perplexity", cmd_perplexity, "perplexity of a model over a text file"},
+  {"bench", cmd_bench, "measure prompt and generation speed against memory bandwidth"},
   {"info", cmd_info, "show a GGUF file's metadata, tensors and memory needs"},
   {"pull", cmd_pull, "download a GGUF model (hf://OWNER/REPO/FILE.gguf or https URL)"},
 };

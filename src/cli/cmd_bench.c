@@ -1,0 +1,125 @@
+// cmd_bench: `llmux bench -m FILE`: prompt-processing and generation speed
+// (median of repeats), beside this machine's memory bandwidth measured in the
+// same run, and the share of the bandwidth roofline generation reaches (bytes
+// of weights read per token x tokens/s / bandwidth).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/cpu.h"
+#include "core/membw.h"
+#include "core/timing.h"
+
+typedef struct {
+  const char *model;
+  int n_prompt, n_gen, threads, reps;
+  bool json;
+} bench_opts;
+
+typedef struct {
+  double bw, pp, tg;
+} bench_result;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Tokens/s of one prompt of n tokens from position 0.
+static double time_prompt(llmux_context *c, const llmux_token *toks, int n) {
+  int64_t t0 = time_ns();
+  if (llmux_decode(c, toks, n, 0, false) < 0) return -1;
+  return n / ((double)(time_ns() - t0) * 1e-9);
+}
+
+// Tokens/s of n single-token steps after one token at position 0.
+static double time_gen(llmux_context *c, const llmux_token *toks, int n) {
+  if (llmux_decode(c, toks, 1, 0, false) < 0) return -1;
+  int64_t t0 = time_ns();
+  for (int i = 0; i < n; i++)
+    if (llmux_decode(c, toks + 1 + i, 1, 1 + i, false) < 0) return -1;
+  return n / ((double)(time_ns() - t0) * 1e-9);
+}
+
+static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
+  pool *bwp = pool_new(o->threads);
+  if (!bwp) return -1;
+  r->bw = membw_measure(bwp, (size_t)512 << 20, 7);
+  pool_free(bwp);
+  llmux_context_params cp = llmux_context_default_params();
+  cp.n_threads = o->threads;
+  cp.n_ctx = o->n_prompt + o->n_gen + 8;
+  cp.n_batch = o->n_prompt > 0 ? o->n_prompt : 1;
+  llmux_context *c = llmux_context_new(m, &cp);
+  int n_tok = (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1;
+  llmux_token *toks = malloc(sizeof *toks * (size_t)n_tok);
+  double *pp = calloc((size_t)o->reps, sizeof *pp), *tg = calloc((size_t)o->reps, sizeof *tg);
+  if (!c || !toks || !pp || !tg) return llmux_context_free(c), free(toks), free(pp), free(tg), -1;
+  uint64_t s = 12345;
+  for (int i = 0; i < n_tok; i++) s = s * 6364136223846793005ull + 1, toks[i] = (llmux_token)((s >> 33) % (uint64_t)llmux_model_n_vocab(m));
+  int rc = 0;
+  for (int k = 0; k < o->reps && rc == 0; k++) {
+    if (o->n_prompt > 0 && (pp[k] = time_prompt(c, toks, o->n_prompt)) < 0) rc = -1;
+    if (o->n_gen > 0 && rc == 0 && (tg[k] = time_gen(c, toks, o->n_gen)) < 0) rc = -1;
+    cli_progress("bench", (float)(k + 1) / (float)o->reps);
+  }
+  r->pp = rc == 0 && o->n_prompt > 0 ? median(pp, o->reps) : 0;
+  r->tg = rc == 0 && o->n_gen > 0 ? median(tg, o->reps) : 0;
+  llmux_context_free(c);
+  free(toks), free(pp), free(tg);
+  return rc;
+}
+
+static void report(const llmux_model *m, const bench_opts *o, const bench_result *r) {
+  double wb = (double)llmux_model_weight_bytes(m), roof = wb * r->tg / r->bw * 100.0;
+  if (o->json) {
+    printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
+           "\"mem_bw_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
+           "\"tg_roofline_pct\": %.1f, \"reps\": %d}\n",
+           llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
+           o->n_prompt, r->pp, o->n_gen, r->tg, roof, o->reps);
+    return;
+  }
+  printf("model           %s (%s), %.1f MiB of weights read per token\n", llmux_model_name(m), llmux_model_arch(m),
+         wb / (1 << 20));
+  printf("threads         %d (%s kernels)\n", o->threads, cpu_simd_name(cpu_simd_level()));
+  printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
+  if (o->n_prompt > 0) printf("prompt  pp%-5d %.2f tokens/s (median of %d)\n", o->n_prompt, r->pp, o->reps);
+  if (o->n_gen > 0)
+    printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s)\n",
+           o->n_gen, r->tg, o->reps, roof, r->bw / wb);
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_opts o = {.n_prompt = 512, .n_gen = 128, .threads = cpu_count(), .reps = 3};
+  for (int i = 1; i < argc; i++) {
+    if (arg_flag(argv, i, "--help")) {
+      printf("usage: llmux bench -m FILE [-p N_PROMPT] [-n N_GEN] [-t THREADS] [-r REPEATS] [--json]\n");
+      return 0;
+    } else if (arg_str(argc, argv, &i, "-m", "--model", &o.model) || arg_int(argc, argv, &i, "-p", NULL, &o.n_prompt) ||
+               arg_int(argc, argv, &i, "-n", NULL, &o.n_gen) || arg_int(argc, argv, &i, "-t", "--threads", &o.threads) ||
+               arg_int(argc, argv, &i, "-r", "--repeats", &o.reps)) {
+    } else if (arg_flag(argv, i, "--json")) {
+      o.json = true;
+    } else {
+      return arg_unknown("bench", argv[i]);
+    }
+  }
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1 || o.threads < 1)
+    return fprintf(stderr, "llmux bench: -p, -n must be >= 0, -r and -t >= 1\n"), 2;
+  llmux_model *m = cli_load_model("bench", o.model);
+  if (!m) return 1;
+  bench_result r = {0};
+  int rc = measure(m, &o, &r);
+  if (rc < 0) fprintf(stderr, "llmux bench: %s\n", llmux_last_error());
+  else report(m, &o, &r);
+  llmux_model_free(m);
+  return rc < 0 ? 1 : 0;
+}
