@@ -117,8 +117,11 @@ static int parse_args(int argc, char **argv, pull_args *a) {
 
 typedef struct bar {
   const char *name;  // file name shown in front of the bar
-  bool drawn;
+  bool tty;          // draw the bar (stderr is a terminal)
+  bool drawn;        // the cursor sits at the end of a drawn bar
 } bar;
+
+#define BAR_RIGHT_W 50  // room for "1023.9 MiB / 1023.9 GiB  1023.9 MiB/s  ETA 0:00:00"
 
 static void human(double b, char *buf, size_t n) {
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -141,12 +144,20 @@ static int term_width(void) {
 }
 
 // name  43% [#########>           ] 1.2 GiB / 2.8 GiB  35.2 MiB/s  ETA 0:45
+// Notes (retries, restarts) get a line of their own above the bar.
 static int draw_bar(const download_progress *p, void *user) {
   bar *b = user;
+  if (p->note) {
+    fprintf(stderr, "%sllmux pull: %s\n", b->drawn ? "\r\033[K" : "", p->note);
+    b->drawn = false;
+    return 0;
+  }
+  if (!b->tty) return 0;
   char done[32], total[32], rate[32], eta[32] = "", right[128];
   human((double)p->done, done, sizeof done);
   human((double)p->total, total, sizeof total);
   human(p->bytes_per_s, rate, sizeof rate);
+  if (p->bytes_per_s <= 0) snprintf(rate, sizeof rate, "--");
   if (p->phase == DOWNLOAD_PHASE_FETCH && p->bytes_per_s > 0 && p->total > p->done)
     duration((double)(p->total - p->done) / p->bytes_per_s, eta + 4, sizeof eta - 4), memcpy(eta, "ETA ", 4);
   if (p->phase == DOWNLOAD_PHASE_VERIFY)
@@ -158,7 +169,7 @@ static int draw_bar(const download_progress *p, void *user) {
   int width = term_width() - 1;
   int pct = p->total > 0 ? (int)(100.0 * (double)p->done / (double)p->total) : 0;
   int name_w = (int)strlen(b->name) > width / 4 ? width / 4 : (int)strlen(b->name);
-  int cells = width - name_w - (int)strlen(right) - 10;
+  int cells = width - name_w - BAR_RIGHT_W - 9;
   fprintf(stderr, "\r%.*s %3d%% ", name_w, b->name, pct);
   if (cells >= 10) {
     int fill = p->total > 0 ? (int)((double)cells * (double)p->done / (double)p->total) : 0;
@@ -166,7 +177,7 @@ static int draw_bar(const download_progress *p, void *user) {
     for (int i = 0; i < cells; i++) fputc(i < fill ? '#' : (i == fill ? '>' : ' '), stderr);
     fputs("] ", stderr);
   }
-  fprintf(stderr, "%s\033[K", right);
+  fprintf(stderr, "%-*s\033[K", BAR_RIGHT_W, right);
   fflush(stderr);
   b->drawn = true;
   return 0;
@@ -210,14 +221,15 @@ int cmd_pull(int argc, char **argv) {
     return 2;
   }
   const char *name = strrchr(t.path, '/') ? strrchr(t.path, '/') + 1 : t.path;
-  bar b = {.name = name};
+  bar b = {.name = name, .tty = !a.quiet && isatty(STDERR_FILENO)};
   download_opts opts;
   download_opts_init(&opts);
   opts.sha256 = a.sha256;
   if (a.retries >= 0) opts.max_retries = a.retries;
   const char *token = getenv("HF_TOKEN");
   if (t.is_hf && token && token[0]) opts.bearer_token = token;
-  if (!a.quiet && isatty(STDERR_FILENO)) opts.progress = draw_bar, opts.progress_user = &b;
+  opts.progress = draw_bar;
+  opts.progress_user = &b;
   download_result res;
   rc = download_file(t.url, t.path, &opts, &res);
   if (b.drawn) fputs("\r\033[K", stderr);

@@ -387,8 +387,27 @@ static int report(dl *d, enum download_phase phase, int64_t done, int64_t total,
   }
   if (!d->opts->progress || (!force && now - d->last_report < REPORT_EVERY_S)) return 0;
   d->last_report = now;
-  download_progress p = {phase, done, total, d->res->resumed_from, d->rate, now - d->t0};
+  double rate = d->rate;
+  if (rate == 0 && now - d->rate_t > 0.05) rate = (double)(d->res->fetched - d->rate_bytes) / (now - d->rate_t);
+  download_progress p = {phase, done, total, d->res->resumed_from, rate, now - d->t0, NULL};
   return d->opts->progress(&p, d->opts->progress_user);
+}
+
+// Tells the caller about an event: through the progress callback when there
+// is one (a progress bar must not be written over), else as a log warning.
+__attribute__((format(printf, 2, 3))) static void note(dl *d, const char *f, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(msg, sizeof msg, f, ap);
+  va_end(ap);
+  if (!d->opts->progress) {
+    log_warn("%s", msg);
+    return;
+  }
+  download_progress p = {DOWNLOAD_PHASE_FETCH, d->size, d->total, d->res->resumed_from, d->rate,
+                         time_s() - d->t0, msg};
+  d->opts->progress(&p, d->opts->progress_user);  // a note cannot stop the download; the next report can
 }
 
 // Hashes fd's first `size` bytes into h, reporting VERIFY progress.
@@ -609,7 +628,7 @@ static bool body_begin(dl *d) {
                : a->content_length >= 0 ? a->offset + a->content_length : -1;
   } else {
     if (d->size > 0) {
-      log_warn("%s: the server ignored the range request; restarting from zero", d->url);
+      note(d, "%s: the server ignored the range request; restarting from zero", d->url);
       if (part_reset(d) != 0) {
         a->stop = STOP_DISK;
         return false;
@@ -864,7 +883,7 @@ static int fetch(dl *d) {
         rc = DOWNLOAD_ERR_HTTP;
         break;
       }
-      log_warn("%s: the server cannot resume this .part; restarting from zero", d->url);
+      note(d, "%s: the server cannot resume this .part; restarting from zero", d->url);
       if (part_reset(d) != 0) {
         rc = (disk_failure(d), DOWNLOAD_ERR_DISK);
         break;
@@ -887,7 +906,7 @@ static int fetch(dl *d) {
       break;
     }
     int wait = d->at.retry_after_s * 1000 > delay ? d->at.retry_after_s * 1000 : delay;
-    log_warn("%s; retrying in %.1f s", err_get(), wait / 1000.0);
+    note(d, "%s; retrying in %.1f s", err_get(), wait / 1000.0);
     if ((rc = backoff(d, wait)) != DOWNLOAD_OK) break;
     delay = delay * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : delay * 2;
   }
@@ -907,7 +926,7 @@ static int part_finish(dl *d) {
   if (!want[0]) want = d->at.linked_etag, by = "X-Linked-Etag";
   if (!want[0]) want = d->at.etag, by = "ETag";
   if (d->want[0] && d->at.linked_etag[0] && strcmp(d->want, d->at.linked_etag))
-    log_warn("%s: the server's X-Linked-Etag %s differs from --sha256", d->url, d->at.linked_etag);
+    note(d, "%s: the server's X-Linked-Etag %s differs from --sha256", d->url, d->at.linked_etag);
   if (want[0] && strcmp(want, d->res->sha256)) {
     err_set("SHA-256 mismatch for %s: expected %s (%s), got %s; the partial file was removed, run again to "
             "download it afresh",

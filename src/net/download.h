@@ -50,10 +50,12 @@ typedef struct download_progress {
   int64_t resumed_from;  // bytes kept from an earlier .part in this transfer
   double bytes_per_s;  // smoothed receive rate, 0 before it is known
   double elapsed_s;    // since download_file was called
+  const char *note;    // an event worth a line of its own (a retry, a restart), else NULL
 } download_progress;
 
-// Called about ten times a second and once when a phase ends. Returning
-// non-zero stops the download (DOWNLOAD_ERR_ABORTED; the .part is kept).
+// Called about ten times a second, once when a phase ends, and at once with a
+// note. Returning non-zero stops the download (DOWNLOAD_ERR_ABORTED; the .part
+// is kept). Without a callback, notes go to the logger as warnings.
 typedef int (*download_progress_fn)(const download_progress *p, void *user);
 
 typedef struct download_opts {

@@ -105,6 +105,12 @@ check "a .part is resumed and the result is byte-identical" ok_to "$T/d2/model.g
 check "resume sent a Range request from the .part's end" logged "range=bytes=1048576- auth=- -> 206"
 check "resume is reported" said "resumed at 1.0 MiB"
 
+mkdir -p "$T/d2b"
+cp "$T/model.gguf" "$T/d2b/model.gguf.part"
+pull "$B/plain/model.gguf" --dir "$T/d2b"
+check "a .part that already holds the whole file (416) is finished, not fetched again" \
+  eval 'ok_to "$T/d2b/model.gguf" && logged "range=bytes=3000017- auth=- -> 416"'
+
 mkdir -p "$T/d3"
 head -c 1048576 /dev/urandom >"$T/d3/model.gguf.part"
 pull "$B/plain/model.gguf" --dir "$T/d3"
