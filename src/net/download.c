@@ -493,9 +493,10 @@ static int part_open(dl *d) {
     return DOWNLOAD_ERR_DISK;
   }
   if (flock(d->fd, LOCK_EX | LOCK_NB) != 0) {
-    err_set(errno == EWOULDBLOCK ? "another download of %s is in progress" : "cannot lock %s",
-            d->part_path);
-    return errno == EWOULDBLOCK ? DOWNLOAD_ERR_BUSY : DOWNLOAD_ERR_DISK;
+    int e = errno;
+    if (e == EWOULDBLOCK) err_set("another download of %s is in progress (%s is locked)", d->dest, d->part_path);
+    else err_set("cannot lock %s: %s", d->part_path, strerror(e));
+    return e == EWOULDBLOCK ? DOWNLOAD_ERR_BUSY : DOWNLOAD_ERR_DISK;
   }
   d->locked = true;
   struct stat st;
@@ -581,6 +582,20 @@ static void parse_content_range(attempt *a, const char *v, size_t n) {
   a->range_total = parse_i64(p, (size_t)(e - p), NULL);
 }
 
+// Copies the first line of server text for an error message, with anything
+// unprintable (terminal escapes included) replaced by '?'.
+static void keep_printable(char *out, size_t cap, const char *s, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 1 < cap; i++) {
+    if (s[i] == '\n' || s[i] == '\r') {
+      if (k) break;
+      continue;
+    }
+    out[k++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+  }
+  out[k] = 0;
+}
+
 static void attempt_reset_response(attempt *a) {
   a->status = 0;
   a->content_length = a->range_start = a->range_total = -1;
@@ -606,7 +621,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user) {
   } else if (header_is(line, n, "x-linked-etag", &v, &vn)) {
     etag_to_sha256(v, vn, a->linked_etag);
   } else if (header_is(line, n, "x-error-message", &v, &vn)) {
-    snprintf(a->server_msg, sizeof a->server_msg, "%.*s", (int)vn, v);
+    keep_printable(a->server_msg, sizeof a->server_msg, v, vn);
   } else if (header_is(line, n, "retry-after", &v, &vn)) {
     int64_t s = parse_i64(v, vn, NULL);
     a->retry_after_s = s < 0 ? 0 : s > 60 ? 60 : (int)s;
@@ -619,6 +634,8 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user) {
 static bool body_begin(dl *d) {
   attempt *a = &d->at;
   a->body_started = true;
+  d->rate_t = time_s();  // the speed counts from here, not from hashing the .part or a backoff
+  d->rate_bytes = d->res->fetched;
   if (a->status == 206) {
     if (a->range_start != a->offset) {
       a->stop = STOP_RANGE_MISMATCH;
@@ -645,21 +662,6 @@ static bool body_begin(dl *d) {
   return true;
 }
 
-// Keeps the printable start of an error body, for the message.
-static void keep_error_body(attempt *a, const char *buf, size_t n) {
-  if (a->server_msg[0]) return;
-  size_t k = 0;
-  for (size_t i = 0; i < n && k + 1 < sizeof a->server_msg; i++) {
-    char c = buf[i];
-    if (c == '\n' || c == '\r') {
-      if (k) break;
-      continue;
-    }
-    a->server_msg[k++] = (c >= 0x20 && c < 0x7f) ? c : '?';
-  }
-  a->server_msg[k] = 0;
-}
-
 static size_t on_body(char *buf, size_t size, size_t nitems, void *user) {
   dl *d = user;
   attempt *a = &d->at;
@@ -668,7 +670,7 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *user) {
     if (a->status < 200 || a->status > 299) {
       a->body_started = true;
       a->stop = STOP_HTTP_STATUS;
-      keep_error_body(a, buf, n);
+      if (!a->server_msg[0]) keep_printable(a->server_msg, sizeof a->server_msg, buf, n);
       return 0;
     }
     if (!body_begin(d)) return 0;
@@ -885,7 +887,8 @@ static int fetch(dl *d) {
       }
       note(d, "%s: the server cannot resume this .part; restarting from zero", d->url);
       if (part_reset(d) != 0) {
-        rc = (disk_failure(d), DOWNLOAD_ERR_DISK);
+        disk_failure(d);
+        rc = DOWNLOAD_ERR_DISK;
         break;
       }
       d->res->restarted = true;
@@ -938,7 +941,8 @@ static int part_finish(dl *d) {
   d->res->size = d->size;
   if (fsync(d->fd) != 0 && errno != EINVAL) {
     d->write_errno = errno;
-    return (disk_failure(d), DOWNLOAD_ERR_DISK);
+    disk_failure(d);
+    return DOWNLOAD_ERR_DISK;
   }
   if (rename(d->part_path, d->dest) != 0) {
     err_set("cannot rename %s to %s: %s", d->part_path, d->dest, strerror(errno));
