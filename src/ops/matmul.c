@@ -1,0 +1,172 @@
+// matmul: see matmul.h. Two pool runs:
+//   1. the activation rows are quantized to the weight's vec-dot type into the
+//      scratch (plus, for the batched kernels, per-block side data), split
+//      across threads by rows, or by blocks when there are fewer rows than threads;
+//   2. the output rows are split across threads in whole tiles, and each
+//      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
+//      tile's weights once per K-chunk and sweeps every activation row through
+//      it; otherwise it dots each row of the tile with each activation row while
+//      the tile is in L1. A single activation row (generation) always takes the
+//      plain row-by-row path, which streams each weight row once.
+// The packed panel lives on the worker's stack (MM_PANEL_MAX bytes), so the
+// scratch does not depend on the thread count.
+#include "ops/matmul.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "ops/quant.h"
+#include "ops/types.h"
+
+#define MM_ALIGN 64
+#define MM_PANEL_MAX (80 * 1024)
+#define MM_TILE_ROWS 16   // rows per tile on the generic path
+#define MM_GEMM_MIN_TOKENS 2
+
+static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+static bool needs_aux(uint32_t vdt) { return vdt == T_Q8_0 || vdt == T_Q8_1; }
+
+static size_t act_stride(uint32_t vdt, int64_t n_in) { return round_up(type_row_bytes(vdt, n_in), MM_ALIGN); }
+
+static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act_aux); }
+
+size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
+  uint32_t vdt = quant_vec_dot_type(type);
+  if (vdt == T_F32) return 0;
+  size_t bytes = act_stride(vdt, n_in) * (size_t)n_tokens;
+  if (needs_aux(vdt)) bytes += round_up(aux_stride(n_in) * (size_t)n_tokens, MM_ALIGN);
+  return bytes + MM_ALIGN;  // room to align the caller's pointer
+}
+
+typedef struct {
+  const mm_weight *w;
+  const float *x;
+  int64_t ldx, n_tokens, ldy;
+  float *y;
+  uint32_t vdt;
+  quantize_fn quantize;
+  vec_dot_fn vec_dot;
+  const quant_gemm *gemm;  // NULL: generic path
+  const uint8_t *act;      // activation rows (x itself for F32)
+  size_t act_stride;
+  act_aux *aux;            // per-block side data when the gemm wants it
+  size_t aux_stride;
+} mm_job;
+
+// ---- phase 1: quantize activations ----------------------------------------------------
+
+static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
+  int64_t bs = type_block_size(j->vdt);
+  size_t bb = type_block_bytes(j->vdt);
+  const float *src = j->x + t * j->ldx + b0 * bs;
+  uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_stride + (size_t)b0 * bb;
+  j->quantize(src, dst, (b1 - b0) * bs);
+  if (j->aux) {
+    act_aux *aux = (act_aux *)((uint8_t *)j->aux + (size_t)t * j->aux_stride) + b0 * bs / 32;
+    quant_act_aux(j->vdt, j->gemm->aux_bias > 0 ? j->gemm->aux_bias : 0, dst, (b1 - b0) * bs, aux);
+  }
+}
+
+static void quantize_worker(void *arg, int ith, int nth) {
+  const mm_job *j = arg;
+  int64_t nb = j->w->n_in / type_block_size(j->vdt);
+  if (j->n_tokens >= nth) {
+    long lo, hi;
+    pool_split((long)j->n_tokens, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) quantize_part(j, t, 0, nb);
+    return;
+  }
+  // Fewer rows than threads: split each row on (groups of) blocks.
+  int64_t unit = j->vdt == T_Q8_K ? 1 : 8;  // keep chunks a few cache lines long
+  long units = (long)((nb + unit - 1) / unit), lo, hi;
+  pool_split(units, ith, nth, &lo, &hi);
+  int64_t b0 = lo * unit, b1 = hi * unit < nb ? hi * unit : nb;
+  if (b0 >= b1) return;
+  for (int64_t t = 0; t < j->n_tokens; t++) quantize_part(j, t, b0, b1);
+}
+
+// ---- phase 2: products ---------------------------------------------------------------------
+
+static const uint8_t *wrow(const mm_job *j, int64_t r) { return (const uint8_t *)j->w->data + (size_t)r * j->w->row_bytes; }
+static const uint8_t *arow(const mm_job *j, int64_t t) { return j->act + (size_t)t * j->act_stride; }
+
+// Rows [r0, r1) against every activation row, row by row (weights streamed once).
+static void rows_plain(const mm_job *j, int64_t r0, int64_t r1) {
+  int64_t n = j->w->n_in;
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t t = 0; t < j->n_tokens; t++) j->vec_dot(n, &j->y[t * j->ldy + r], wrow(j, r), arow(j, t));
+}
+
+// Generic tiles: each tile of rows meets every activation row while it is in cache.
+static void rows_tiled(const mm_job *j, int64_t r0, int64_t r1) {
+  int64_t n = j->w->n_in;
+  for (int64_t rt = r0; rt < r1; rt += MM_TILE_ROWS) {
+    int64_t re = rt + MM_TILE_ROWS < r1 ? rt + MM_TILE_ROWS : r1;
+    for (int64_t t = 0; t < j->n_tokens; t++)
+      for (int64_t r = rt; r < re; r++) j->vec_dot(n, &j->y[t * j->ldy + r], wrow(j, r), arow(j, t));
+  }
+}
+
+// Batched kernel: per tile and K-chunk, pack once, then all activation rows.
+static void rows_gemm(const mm_job *j, int64_t r0, int64_t r1) {
+  const quant_gemm *g = j->gemm;
+  _Alignas(64) uint8_t panel[MM_PANEL_MAX];
+  assert(g->panel_bytes <= sizeof panel);
+  int64_t n = j->w->n_in, kc = g->kc > 0 ? g->kc : n;
+  for (int64_t rt = r0; rt < r1; rt += g->rows) {
+    int nr = (int)(r1 - rt < g->rows ? r1 - rt : g->rows);
+    for (int64_t k0 = 0; k0 < n; k0 += kc) {
+      int64_t kn = n - k0 < kc ? n - k0 : kc;
+      const void *w = wrow(j, rt);
+      if (g->pack) {
+        g->pack(w, j->w->row_bytes, nr, k0, kn, panel);
+        w = panel;
+      }
+      for (int64_t t = 0; t < j->n_tokens; t += g->cols) {
+        int nc = (int)(j->n_tokens - t < g->cols ? j->n_tokens - t : g->cols);
+        const act_aux *aux = j->aux ? (const act_aux *)((const uint8_t *)j->aux + (size_t)t * j->aux_stride) : NULL;
+        g->run(w, j->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux, j->aux_stride, nc,
+               &j->y[t * j->ldy + rt], j->ldy, k0 > 0);
+      }
+    }
+  }
+}
+
+static void product_worker(void *arg, int ith, int nth) {
+  const mm_job *j = arg;
+  int64_t tile = j->gemm ? j->gemm->rows : MM_TILE_ROWS;
+  long tiles = (long)((j->w->n_out + tile - 1) / tile), lo, hi;
+  pool_split(tiles, ith, nth, &lo, &hi);
+  int64_t r0 = lo * tile, r1 = hi * tile < j->w->n_out ? hi * tile : j->w->n_out;
+  if (r0 >= r1) return;
+  if (j->gemm) rows_gemm(j, r0, r1);
+  else if (j->n_tokens == 1) rows_plain(j, r0, r1);
+  else rows_tiled(j, r0, r1);
+}
+
+void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
+            void *scratch) {
+  if (n_tokens <= 0 || w->n_out <= 0) return;
+  mm_job j = {.w = w, .x = x, .ldx = ldx, .n_tokens = n_tokens, .ldy = ldy, .y = y};
+  j.vdt = quant_vec_dot_type(w->type);
+  j.vec_dot = quant_vec_dot(w->type);
+  assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
+  const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
+  if (g && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
+  if (j.vdt == T_F32) {
+    j.act = (const uint8_t *)x;
+    j.act_stride = (size_t)ldx * sizeof(float);
+  } else {
+    uint8_t *s = (uint8_t *)round_up((size_t)scratch, MM_ALIGN);
+    j.act = s;
+    j.act_stride = act_stride(j.vdt, w->n_in);
+    j.quantize = quant_quantize(j.vdt);
+    if (j.gemm && j.gemm->aux_bias != 0 && needs_aux(j.vdt)) {
+      j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);
+      j.aux_stride = aux_stride(w->n_in);
+    }
+    pool_run(p, quantize_worker, &j);
+  }
+  pool_run(p, product_worker, &j);
+}

@@ -1,0 +1,28 @@
+// matmul: y = W x for a batch of activation rows, the engine's hot loop.
+// W is a weight matrix in any supported type, n_out rows of n_in elements
+// (GGUF ne[0] = n_in, ne[1] = n_out). Activations are first quantized to the
+// weight's vec-dot type (into caller scratch), then rows are dotted, split
+// across the pool's threads. Tiled so that a block of weight rows is reused
+// across the batch while it is in cache (prompt processing), and streamed once
+// for a single token (generation, memory-bound).
+#ifndef LLMUX_MATMUL_H
+#define LLMUX_MATMUL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/threadpool.h"
+
+typedef struct {
+  uint32_t type;
+  int64_t n_in, n_out;
+  const void *data;
+  size_t row_bytes;
+} mm_weight;
+
+// Scratch bytes matmul needs for n_tokens activation rows of n_in elements.
+size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens);
+// y[t * ldy + o] = sum_i W[o][i] * x[t * ldx + i] for t < n_tokens, o < n_out.
+void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
+            void *scratch);
+
+#endif

@@ -1,0 +1,135 @@
+// quant: block layouts of the quantized tensor types, and per-type kernels:
+// dequantize a row, quantize a row, and the dot product of a weight row with
+// an activation row quantized to the weight type's "vec-dot type" (as the
+// reference engine does: Q4_0/Q5_0/Q8_0 against Q8_0, Q4_1/Q5_1 against Q8_1,
+// K-quants against Q8_K, F16 against F16, BF16 against BF16, F32 against F32),
+// so that results match the reference to rounding.
+//
+// Every kernel has a scalar reference; AVX2 and AVX-512 variants are chosen
+// at run time (core/cpu.h) and tested against it. Kernels never allocate.
+#ifndef LLMUX_QUANT_H
+#define LLMUX_QUANT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/cpu.h"
+#include "ops/types.h"
+
+// dst[0..n) = dequantized src (n a multiple of the block size).
+typedef void (*dequant_fn)(const void *src, float *dst, int64_t n);
+// Encodes n floats as type (used for activations, and by tests/tools to write models).
+typedef void (*quantize_fn)(const float *src, void *dst, int64_t n);
+// *out = dot(weight row w of `type`, activation row a of vec_dot_type(type)), n elements.
+typedef void (*vec_dot_fn)(int64_t n, float *out, const void *w, const void *a);
+
+uint32_t quant_vec_dot_type(uint32_t type);
+// NULL when the type (or that level's variant) is not available; the _at
+// variants pick an explicit SIMD level, the plain ones the current level.
+dequant_fn quant_dequant(uint32_t type);
+quantize_fn quant_quantize(uint32_t type);
+vec_dot_fn quant_vec_dot(uint32_t type);
+dequant_fn quant_dequant_at(uint32_t type, enum simd_level level);
+quantize_fn quant_quantize_at(uint32_t type, enum simd_level level);
+vec_dot_fn quant_vec_dot_at(uint32_t type, enum simd_level level);
+
+// ---- block layouts ----------------------------------------------------------
+// As GGUF files store them (ggml's layouts), little-endian, fp16 fields as raw
+// bits (core/fp16.h). Element i of a 32-element block: the low nibble of
+// qs[i] for i < 16, the high nibble of qs[i - 16] otherwise; the 5th bit of
+// Q5 types is bit i of qh. K-quants: super-blocks of 256 with 6/4-bit
+// sub-block scales; the element order inside each is spelled out in the
+// scalar dequantizers (quant.c), which are the definition we test against.
+#define QK 32     // elements per block of the 32-element types
+#define QK_K 256  // elements per super-block of the K-quants
+
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;                 // d * (q - 8)
+typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;              // d * q + m
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;  // d * (q - 16)
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1;
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;                  // d * q
+typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;               // s = d * sum(qs)
+// 16 sub-blocks of 16: scales[j] = scale (low 4 bits) | min (high 4 bits);
+// x = d * scale * q - dmin * min, q 2-bit in qs.
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } block_q2_K;
+// 16 sub-blocks of 16, 6-bit signed scales (packed in 12 bytes, offset 32);
+// q = 2 low bits from qs, minus 4 when the hmask bit is clear.
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } block_q3_K;
+// 8 sub-blocks of 32, 6-bit scale and min each (packed in 12 bytes).
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K;
+// 16 sub-blocks of 16, int8 scales; q = 6-bit (4 in ql, 2 in qh) - 32.
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;
+// Activations for the K-quants: float scale, bsums[j] = sum of qs[16j..16j+16).
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } block_q8_K;
+
+// Sub-block j (0..7) scale and min of a Q4_K/Q5_K super-block.
+static inline void quant_k4_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+// Sub-block j (0..15) scale of a Q3_K super-block, in -32..31.
+static inline int quant_k3_scale(int j, const uint8_t *s) {
+  int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+  int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
+// ---- batched kernels for matmul (internal to ops/) ---------------------------
+// Per-block side data of a Q8_0 / Q8_1 activation row that the batched
+// kernels want ready-made: the scales as floats, and for Q8_0 the integer
+// correction -bias * sum(qs), where bias is the weight type's unsigned offset
+// (Q4_0: 8, Q5_0: 16, Q8_0: 128), so kernels can use unsigned x signed byte
+// products.
+typedef struct {
+  float d, s;    // d, and (Q8_1) s, as floats
+  int32_t corr;  // Q8_0: -bias * sum(qs)
+  int32_t pad;
+} act_aux;
+
+// Fills aux[0..n/32) for an activation row of act_type (Q8_0 or Q8_1).
+void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_aux *aux);
+
+// A batched kernel computes a tile of y for up to `rows` weight rows and up
+// to `cols` activation rows at once. When `pack` is set, the kernel first
+// repacks the tile's weight rows, over the K-range [k0, k0 + kn), into a
+// panel (panel_bytes of scratch; kn <= kc), which `run` then reuses for
+// every group of activation rows; otherwise `run` reads the weights directly
+// (w, w_stride) and kc is 0 (whole rows).
+typedef void (*gemm_pack_fn)(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, void *panel);
+// y[c * ldy + r] (+)= dot over [k0, k0 + kn) of weight row r and activation
+// row c, for r < nr, c < nc; `acc` adds to y instead of storing.
+typedef void (*gemm_run_fn)(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,
+                            size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,
+                            int64_t ldy, int acc);
+typedef struct {
+  int rows, cols;
+  int64_t kc;          // K-chunk per panel (elements), 0 without packing
+  int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
+  size_t panel_bytes;  // for pack
+  gemm_pack_fn pack;
+  gemm_run_fn run;
+} quant_gemm;
+
+// The batched kernel of a weight type at a level, or NULL when there is none.
+const quant_gemm *quant_gemm_at(uint32_t type, enum simd_level level);
+
+// ---- per-level tables (filled by quant_avx2.c / quant_avx512.c) ---------------
+typedef struct {
+  dequant_fn dequant;
+  quantize_fn quantize;
+  vec_dot_fn vec_dot;
+  const quant_gemm *gemm;
+} quant_kernels;
+
+#if defined(__x86_64__)
+void quant_avx2_table(quant_kernels *t);    // t[T_COUNT], fills the entries it has
+void quant_avx512_table(quant_kernels *t);  // t[T_COUNT]
+#endif
+
+#endif
