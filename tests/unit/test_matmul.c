@@ -1,0 +1,152 @@
+// Tests matmul for every weight type against a naive float loop over the
+// dequantized weights and the (quantized, then dequantized) activations, for
+// several batch sizes, odd row counts, strided x and y, 1 and 2 threads, and
+// every SIMD level of this CPU.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "core/fp16.h"
+#include "core/threadpool.h"
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "testutil.h"
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+
+static float rnd_normal(void) {
+  float s = 0;
+  for (int i = 0; i < 4; i++) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    s += (float)(g_rng >> 40) / 16777216.0f - 0.5f;
+  }
+  return s * 1.7f;
+}
+
+typedef struct {
+  uint32_t type;
+  int64_t n_in, n_out;
+} shape;
+
+// Q8_1 carries s = d * sum(qs) rounded to fp16, and the reference multiplies
+// the weight block's min by that s: the product differs from the exact one by
+// m * (s - sum(xq)) per block, which the naive loop adds back.
+static double q8_1_correction(const uint8_t *wrow, const block_q8_1 *a, int64_t n, size_t wbb) {
+  double c = 0;
+  for (int64_t b = 0; b < n / 32; b++) {
+    uint16_t m;
+    memcpy(&m, wrow + (size_t)b * wbb + 2, 2);
+    double sum = 0;
+    for (int j = 0; j < 32; j++) sum += a[b].qs[j];
+    c += (double)fp16_to_fp32(m) * ((double)fp16_to_fp32(a[b].s) - sum * fp16_to_fp32(a[b].d));
+  }
+  return c;
+}
+
+// Naive reference: y[t][o] = sum_i W[o][i] * xq[t][i] in double, with the
+// magnitude sum_i |W[o][i] * xq[t][i]| for the tolerance.
+static void naive(const shape *s, const uint8_t *w, const float *wf, const float *x, int64_t ldx, int64_t nt,
+                  double *y, double *mag) {
+  uint32_t vt = quant_vec_dot_type(s->type);
+  float *xq = malloc((size_t)s->n_in * sizeof *xq);
+  void *tmp = malloc(type_row_bytes(T_F32, s->n_in));
+  for (int64_t t = 0; t < nt; t++) {
+    quant_quantize_at(vt, SIMD_SCALAR)(x + t * ldx, tmp, s->n_in);
+    quant_dequant_at(vt, SIMD_SCALAR)(tmp, xq, s->n_in);
+    for (int64_t o = 0; o < s->n_out; o++) {
+      double acc = 0, m = 0;
+      for (int64_t i = 0; i < s->n_in; i++) {
+        double p = (double)wf[o * s->n_in + i] * xq[i];
+        acc += p;
+        m += fabs(p);
+      }
+      if (vt == T_Q8_1)
+        acc += q8_1_correction(w + (size_t)o * type_row_bytes(s->type, s->n_in), tmp, s->n_in,
+                               type_block_bytes(s->type));
+      y[t * s->n_out + o] = acc;
+      mag[t * s->n_out + o] = m;
+    }
+  }
+  free(xq);
+  free(tmp);
+}
+
+static void check_shape(const shape *s, pool **pools) {
+  size_t rb = type_row_bytes(s->type, s->n_in);
+  uint8_t *w = malloc(rb * (size_t)s->n_out);
+  float *wf = malloc((size_t)(s->n_in * s->n_out) * sizeof *wf), *src = malloc((size_t)s->n_in * sizeof *src);
+  for (int64_t o = 0; o < s->n_out; o++) {
+    for (int64_t i = 0; i < s->n_in; i++) src[i] = rnd_normal() * 0.05f;
+    quant_quantize_at(s->type, SIMD_SCALAR)(src, w + (size_t)o * rb, s->n_in);
+    quant_dequant_at(s->type, SIMD_SCALAR)(w + (size_t)o * rb, wf + o * s->n_in, s->n_in);
+  }
+  mm_weight mw = {.type = s->type, .n_in = s->n_in, .n_out = s->n_out, .data = w, .row_bytes = rb};
+  static const int64_t batches[] = {1, 3, 17, 64};
+  int failed = 0;  // report the first failure of a shape only
+  for (size_t bi = 0; bi < 4 && !failed; bi++) {
+    int64_t nt = batches[bi], ldx = s->n_in + 3, ldy = s->n_out + 5;
+    float *x = malloc((size_t)(ldx * nt) * sizeof *x), *y = malloc((size_t)(ldy * nt) * sizeof *y);
+    double *ry = malloc((size_t)(s->n_out * nt) * sizeof *ry), *mag = malloc((size_t)(s->n_out * nt) * sizeof *mag);
+    for (int64_t i = 0; i < ldx * nt; i++) x[i] = rnd_normal();
+    naive(s, w, wf, x, ldx, nt, ry, mag);
+    size_t sb = matmul_scratch_bytes(s->type, s->n_in, nt);
+    uint8_t *scratch = malloc(sb + 1);
+    for (int l = 0; l <= (int)cpu_max_simd_level() && !failed; l++) {
+      cpu_set_simd_level((enum simd_level)l);
+      for (int th = 0; th < 2 && !failed; th++) {
+        for (int64_t i = 0; i < ldy * nt; i++) y[i] = NAN;
+        matmul(pools[th], &mw, x, ldx, nt, y, ldy, scratch + 1);  // misaligned on purpose
+        int bad = 0;
+        for (int64_t t = 0; t < nt && !bad; t++) {
+          for (int64_t o = 0; o < s->n_out && !bad; o++) {
+            double want = ry[t * s->n_out + o], tol = 2e-5 * mag[t * s->n_out + o] + 1e-6;
+            if (!(fabs(y[t * ldy + o] - want) <= tol)) {
+              bad = 1;
+              CHECK_MSG(0, "%s %lldx%lld batch %lld level %s threads %d: y[%lld][%lld] = %g, want %g",
+                        type_name(s->type), (long long)s->n_out, (long long)s->n_in, (long long)nt,
+                        cpu_simd_name((enum simd_level)l), th + 1, (long long)t, (long long)o, y[t * ldy + o], want);
+            }
+          }
+          for (int64_t o = s->n_out; o < ldy && !bad; o++)
+            if (!isnan(y[t * ldy + o])) {
+              bad = 1;
+              CHECK_MSG(0, "%s: wrote past n_out", type_name(s->type));
+            }
+        }
+        CHECK(!bad);
+        failed |= bad;
+      }
+    }
+    cpu_set_simd_level(cpu_max_simd_level());
+    free(scratch);
+    free(x);
+    free(y);
+    free(ry);
+    free(mag);
+  }
+  free(w);
+  free(wf);
+  free(src);
+}
+
+int main(void) {
+  pool *pools[2] = {pool_new(1), pool_new(2)};
+  CHECK(pools[0] && pools[1]);
+  static const uint32_t types[] = {T_F32, T_F16, T_BF16, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1,
+                                   T_Q8_0, T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    int64_t bs = type_block_size(types[i]);
+    // n_in: a few blocks, not a multiple of 64 for the 32-element types, and
+    // longer than one packing K-chunk; n_out odd and not a multiple of a tile.
+    shape a = {types[i], bs == 256 ? 512 : 96, 37};
+    shape b = {types[i], bs == 256 ? 2560 : 2336, 19};
+    check_shape(&a, pools);
+    check_shape(&b, pools);
+  }
+  pool_free(pools[0]);
+  pool_free(pools[1]);
+  return tu_finish();
+}
