@@ -2,13 +2,14 @@
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #include "core/cpu.h"
 #include "core/error.h"
 
-#define SPIN_ITERS 200000
+#define SPIN_ITERS 100000
 
 struct pool {
   int n;
@@ -36,11 +37,18 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+// Spins with a pause, yielding the CPU now and then so that a pool larger
+// than the machine (or a busy machine) still makes progress.
+static inline void spin_step(int i) {
+  if ((i & 255) == 255) sched_yield();
+  else cpu_relax();
+}
+
 static unsigned wait_for_work(pool *p, unsigned seen) {
   for (int i = 0; i < SPIN_ITERS; i++) {
     unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
     if (g != seen) return g;
-    cpu_relax();
+    spin_step(i);
   }
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add(&p->sleepers, 1);
@@ -124,5 +132,5 @@ void pool_run(pool *p, pool_fn fn, void *arg) {
     pthread_mutex_unlock(&p->mu);
   }
   fn(arg, 0, p->n);
-  while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(i);
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The scriptable CLI: results on stdout, errors on stderr, exit codes.
+set -uo pipefail
+BIN=${LLMUX_BIN:?}; SHARED=${LLMUX_SHARED:-../shared}
+M=$SHARED/models/stories260K.gguf
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+expect_eq() { [ "$1" == "$2" ] && ok "$3" || bad "$3: got '$1', expected '$2'"; }
+
+expect_eq "$("$BIN" tokenize -m "$M" "Once upon a time")" "1 403 407 261 378" "tokenize with BOS"
+expect_eq "$("$BIN" tokenize -m "$M" --no-bos "Zoo")" "410 469 347" "tokenize without BOS"
+expect_eq "$("$BIN" detokenize -m "$M" 1 403 407 261 378)" "Once upon a time" "detokenize"
+"$BIN" info "$M" > "$tmp/info" && grep -q 'general.architecture = "llama"' "$tmp/info" && grep -q 'blk.4.ffn_down.weight' "$tmp/info" \
+  && ok "info" || bad "info"
+"$BIN" --help | grep -q "run" && ok "--help" || bad "--help"
+
+# Unknown command / option: exit 2 with a message.
+"$BIN" frobnicate 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "unknown command" "$tmp/err" && ok "unknown command" || bad "unknown command"
+"$BIN" run -m "$M" -p x --bogus 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "bogus" "$tmp/err" && ok "unknown option" || bad "unknown option"
+"$BIN" detokenize -m "$M" 99999 2>"$tmp/err"; [ $? -ne 0 ] && grep -q "outside the vocabulary" "$tmp/err" && ok "bad token id" || bad "bad token id"
+
+# Hostile model files: one-line error naming the problem, non-zero exit, no crash.
+printf 'GGML\3\0\0\0' > "$tmp/badmagic.gguf"
+head -c 5000 "$M" > "$tmp/truncated.gguf"
+python3 - "$M" "$tmp/hugecount.gguf" <<'PY'
+import sys, struct
+d = bytearray(open(sys.argv[1], 'rb').read())
+d[16:24] = struct.pack('<Q', 1 << 50)   # key-value count
+open(sys.argv[2], 'wb').write(d)
+PY
+for f in badmagic truncated hugecount; do
+  for cmd in info "run -p x -m" "tokenize x -m"; do
+    out=$("$BIN" $cmd "$tmp/$f.gguf" 2>"$tmp/err"); rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ -z "$out" ] && grep -q "$f.gguf: offset" "$tmp/err" && [ "$(wc -l < "$tmp/err")" -le 2 ]; then
+      ok "$cmd on $f: $(head -1 "$tmp/err")"
+    else
+      bad "$cmd on $f (exit $rc): $(cat "$tmp/err")"
+    fi
+  done
+done
+exit $fail

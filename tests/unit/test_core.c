@@ -1,0 +1,164 @@
+// core: fp16/bf16 conversions, the thread pool, the text stream (stop strings
+// and UTF-8 hold-back) and the sampler chain.
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fp16.h"
+#include "core/threadpool.h"
+#include "engine/textstream.h"
+#include "llmux.h"
+#include "testutil.h"
+
+static void test_fp16(void) {
+  CHECK(fp16_to_fp32(0x3c00) == 1.0f);
+  CHECK(fp16_to_fp32(0xc000) == -2.0f);
+  CHECK(fp16_to_fp32(0x0001) == 5.9604645e-8f);  // smallest subnormal
+  CHECK(isinf(fp16_to_fp32(0x7c00)));
+  CHECK(fp16_from_fp32(1.0f) == 0x3c00);
+  CHECK(fp16_from_fp32(65504.0f) == 0x7bff);
+  CHECK(fp16_from_fp32(1e6f) == 0x7c00);
+  CHECK(fp16_from_fp32(5.9604645e-8f) == 0x0001);
+  // Every half value round-trips exactly.
+  int bad = 0;
+  for (uint32_t h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue;  // NaNs
+    if (fp16_from_fp32(fp16_to_fp32((uint16_t)h)) != h) bad++;
+  }
+  CHECK_MSG(bad == 0, "%d half values do not round-trip", bad);
+  // Ties round to even: 1 + 2^-11 lies halfway between 1 and the next half.
+  CHECK(fp16_from_fp32(1.0f + 1.0f / 2048) == 0x3c00);
+  CHECK(fp16_from_fp32(1.0f + 3.0f / 2048) == 0x3c02);
+  CHECK(bf16_to_fp32(bf16_from_fp32(3.140625f)) == 3.140625f);
+  CHECK(bf16_from_fp32(1.0f + 1.0f / 256) == 0x3f80);  // tie to even
+}
+
+typedef struct {
+  _Atomic long sum;
+  int hits[8];
+} pool_job;
+
+static void pool_task(void *arg, int ith, int nth) {
+  pool_job *j = arg;
+  long lo, hi;
+  pool_split(1000, ith, nth, &lo, &hi);
+  for (long i = lo; i < hi; i++) atomic_fetch_add(&j->sum, i);
+  j->hits[ith]++;
+}
+
+static void test_pool(void) {
+  for (int n = 1; n <= 4; n++) {
+    pool *p = pool_new(n);
+    CHECK(p && pool_size(p) == n);
+    pool_job j = {0};
+    for (int r = 0; r < 500; r++) pool_run(p, pool_task, &j);
+    CHECK(atomic_load(&j.sum) == 500L * 999 * 1000 / 2);
+    for (int t = 0; t < n; t++) CHECK(j.hits[t] == 500);
+    pool_free(p);
+  }
+  long lo, hi, total = 0;
+  for (int i = 0; i < 3; i++) pool_split(10, i, 3, &lo, &hi), total += hi - lo;
+  CHECK(total == 10);
+}
+
+typedef struct {
+  char out[256];
+  size_t len;
+  int calls;
+} sink;
+
+static bool collect(const char *t, size_t n, void *u) {
+  sink *s = u;
+  memcpy(s->out + s->len, t, n);
+  s->len += n;
+  s->out[s->len] = 0;
+  s->calls++;
+  return true;
+}
+
+static void test_textstream(void) {
+  const char *stops[] = {"STOP", "\n\n"};
+  sink s = {0};
+  textstream ts;
+  textstream_init(&ts, stops, 2, collect, &s);
+  CHECK(textstream_push(&ts, "hello ST", 8));
+  CHECK(!strcmp(s.out, "hello "));  // "ST" held back: it may start "STOP"
+  CHECK(textstream_push(&ts, "ART and ", 8));
+  CHECK(!strcmp(s.out, "hello START and "));
+  CHECK(!textstream_push(&ts, "soSTOPx", 7));
+  CHECK(!strcmp(s.out, "hello START and so"));
+  textstream_finish(&ts);
+  CHECK(!strcmp(s.out, "hello START and so"));
+  textstream_free(&ts);
+  // A split UTF-8 character is held until complete.
+  sink u = {0};
+  textstream_init(&ts, NULL, 0, collect, &u);
+  textstream_push(&ts, "a\xe2\x96", 3);
+  CHECK(!strcmp(u.out, "a"));
+  textstream_push(&ts, "\x81", 1);
+  CHECK(!strcmp(u.out, "a\xe2\x96\x81"));
+  textstream_finish(&ts);
+  textstream_free(&ts);
+}
+
+static void test_sampler(void) {
+  float logits[8] = {0.1f, 2.0f, 0.5f, 1.9f, -1.0f, 0.0f, 0.3f, 1.0f};
+  llmux_sampler_params p = llmux_sampler_default_params();
+  p.temperature = 0;
+  llmux_sampler *s = llmux_sampler_new(&p, 8);
+  CHECK(llmux_sampler_sample(s, logits) == 1);
+  llmux_sampler_free(s);
+  // Logit bias bans the best token; penalties push a repeated token down.
+  llmux_logit_bias ban = {1, -INFINITY};
+  p.logit_bias = &ban;
+  p.n_logit_bias = 1;
+  s = llmux_sampler_new(&p, 8);
+  CHECK(llmux_sampler_sample(s, logits) == 3);
+  llmux_sampler_free(s);
+  p.logit_bias = NULL, p.n_logit_bias = 0, p.repeat_penalty = 2.0f;
+  s = llmux_sampler_new(&p, 8);
+  llmux_sampler_accept(s, 1);
+  CHECK(llmux_sampler_sample(s, logits) == 3);  // 2.0 / 2 = 1.0 < 1.9
+  llmux_sampler_free(s);
+  // top-k 1 is greedy whatever the temperature; same seed, same draws.
+  p = llmux_sampler_default_params();
+  p.top_k = 1, p.temperature = 5.0f, p.seed = 7;
+  s = llmux_sampler_new(&p, 8);
+  CHECK(llmux_sampler_sample(s, logits) == 1);
+  llmux_sampler_free(s);
+  p.top_k = 0, p.top_p = 1.0f, p.min_p = 0.0f, p.temperature = 1.0f;
+  int a[64], b[64], counts[8] = {0};
+  for (int pass = 0; pass < 2; pass++) {
+    s = llmux_sampler_new(&p, 8);
+    for (int i = 0; i < 64; i++) (pass ? b : a)[i] = llmux_sampler_sample(s, logits);
+    llmux_sampler_free(s);
+  }
+  CHECK(!memcmp(a, b, sizeof a));
+  for (int i = 0; i < 64; i++) counts[a[i]]++;
+  CHECK(counts[1] > 0 && counts[3] > 0 && counts[1] + counts[3] < 64);  // really sampling
+  // top-p 0.5 keeps only the two best (softmax mass of token 1 alone is < 0.5).
+  p.top_p = 0.5f;
+  s = llmux_sampler_new(&p, 8);
+  for (int i = 0; i < 100; i++) {
+    int t = llmux_sampler_sample(s, logits);
+    CHECK(t == 1 || t == 3);
+  }
+  llmux_sampler_free(s);
+  // min-p 0.5 keeps tokens with p >= 0.5 * p_max: only 1 and 3.
+  p.top_p = 1.0f, p.min_p = 0.5f;
+  s = llmux_sampler_new(&p, 8);
+  for (int i = 0; i < 100; i++) {
+    int t = llmux_sampler_sample(s, logits);
+    CHECK(t == 1 || t == 3);
+  }
+  llmux_sampler_free(s);
+}
+
+int main(void) {
+  test_fp16();
+  test_pool();
+  test_textstream();
+  test_sampler();
+  return tu_finish();
+}
