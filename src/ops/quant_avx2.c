@@ -1,9 +1,529 @@
 // quant_avx2: AVX2 + FMA + F16C variants of the quant kernels (see quant.h).
 // Compiled with -mavx2 -mfma -mf16c; only called when the CPU has them.
+//
+// Integer products use maddubs (unsigned x signed bytes -> int16 pairs) and
+// madd (int16 pairs -> int32): weights that are unsigned (nibbles, K-quant
+// values) go in directly, with the offset folded in through the activation
+// sums (Q8_K bsums); signed x signed products (Q4_0, Q5_0, Q8_0) move the
+// weight's sign onto the activation (abs / sign). No int16 can saturate:
+// |w| <= 127 and |a| <= 127 give at most 2 * 127 * 127 per pair.
 #include <immintrin.h>
 #include <string.h>
 
 #include "core/fp16.h"
 #include "ops/quant.h"
 
-void quant_avx2_table(quant_kernels *t) { (void)t; }
+// ---- helpers ------------------------------------------------------------------------
+
+static inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+static inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+// 16 packed nibbles -> 32 bytes: the low nibbles, then the high ones.
+static inline __m256i nibbles(const uint8_t *qs) {
+  __m128i q = load128(qs);
+  __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Bit j of x -> byte j: 0xFF if set, 0 otherwise.
+static inline __m256i bits_to_bytes(uint32_t x) {
+  const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+  __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), spread);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+// Sum of u[i] * s[i] over 32 bytes (u unsigned, s signed) as 8 int32 lanes.
+static inline __m256i dot_us(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// Same for signed x signed: the sign of x moves onto y.
+static inline __m256i dot_ss(__m256i x, __m256i y) { return dot_us(_mm256_abs_epi8(x), _mm256_sign_epi8(y, x)); }
+
+static inline uint32_t load_u32(const void *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+// ---- float types -----------------------------------------------------------------------
+
+static void vec_dot_f32(int64_t n, float *out, const void *w, const void *a) {
+  const float *x = w, *y = a;
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; i++) s += x[i] * y[i];
+  *out = s;
+}
+
+static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(load128(p)); }
+
+static inline __m256 load_bf16(const uint16_t *p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+
+#define FLOAT16_DOT(name, load, conv)                                                        \
+  static void name(int64_t n, float *out, const void *w, const void *a) {                    \
+    const uint16_t *x = w, *y = a;                                                            \
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                               \
+    int64_t i = 0;                                                                            \
+    for (; i + 32 <= n; i += 32) {                                                            \
+      s0 = _mm256_fmadd_ps(load(x + i), load(y + i), s0);                                     \
+      s1 = _mm256_fmadd_ps(load(x + i + 8), load(y + i + 8), s1);                             \
+      s2 = _mm256_fmadd_ps(load(x + i + 16), load(y + i + 16), s2);                           \
+      s3 = _mm256_fmadd_ps(load(x + i + 24), load(y + i + 24), s3);                           \
+    }                                                                                         \
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load(x + i), load(y + i), s0);            \
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));              \
+    for (; i < n; i++) s += conv(x[i]) * conv(y[i]);                                          \
+    *out = s;                                                                                 \
+  }
+FLOAT16_DOT(vec_dot_f16, load_f16, h2f)
+FLOAT16_DOT(vec_dot_bf16, load_bf16, bf16_to_fp32)
+
+static void quantize_f16(const float *src, void *dst, int64_t n) {
+  uint16_t *d = dst;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++) d[i] = fp16_from_fp32(src[i]);
+}
+
+static void dequant_f16(const void *src, float *dst, int64_t n) {
+  const uint16_t *s = src;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_f16(s + i));
+  for (; i < n; i++) dst[i] = h2f(s[i]);
+}
+
+// Round to nearest even on the bit pattern, NaNs kept quiet (as bf16_from_fp32).
+static void quantize_bf16(const float *src, void *dst, int64_t n) {
+  uint16_t *d = dst;
+  int64_t i = 0;
+  const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff);
+  const __m256i absmask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  for (; i + 8 <= n; i += 8) {
+    __m256i x = _mm256_castps_si256(_mm256_loadu_ps(src + i));
+    __m256i r = _mm256_add_epi32(x, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(x, 16), one)));
+    r = _mm256_srli_epi32(r, 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, absmask), inf);
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(64)), nan);
+    __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128((__m128i *)(d + i), p);
+  }
+  for (; i < n; i++) d[i] = bf16_from_fp32(src[i]);
+}
+
+static void dequant_bf16(const void *src, float *dst, int64_t n) {
+  const uint16_t *s = src;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_bf16(s + i));
+  for (; i < n; i++) dst[i] = bf16_to_fp32(s[i]);
+}
+
+// ---- 32-element types ------------------------------------------------------------------------
+
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
+  const block_q4_0 *x = w;
+  const block_q8_0 *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK; b++) {
+    __m256i q = _mm256_sub_epi8(nibbles(x[b].qs), _mm256_set1_epi8(8));
+    __m256i s = dot_ss(q, load256(y[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+  }
+  *out = hsum(acc);
+}
+
+static void vec_dot_q4_1(int64_t n, float *out, const void *w, const void *a) {
+  const block_q4_1 *x = w;
+  const block_q8_1 *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0;
+  for (int64_t b = 0; b < n / QK; b++) {
+    __m256i s = dot_us(nibbles(x[b].qs), load256(y[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+    summs += h2f(x[b].m) * h2f(y[b].s);
+  }
+  *out = hsum(acc) + summs;
+}
+
+static void vec_dot_q5_0(int64_t n, float *out, const void *w, const void *a) {
+  const block_q5_0 *x = w;
+  const block_q8_0 *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK; b++) {
+    // value - 16: where the 5th bit is clear, set the byte's top nibble (nibble - 16)
+    __m256i hi = _mm256_andnot_si256(bits_to_bytes(load_u32(x[b].qh)), _mm256_set1_epi8((char)0xF0));
+    __m256i q = _mm256_or_si256(nibbles(x[b].qs), hi);
+    __m256i s = dot_ss(q, load256(y[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+  }
+  *out = hsum(acc);
+}
+
+static void vec_dot_q5_1(int64_t n, float *out, const void *w, const void *a) {
+  const block_q5_1 *x = w;
+  const block_q8_1 *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0;
+  for (int64_t b = 0; b < n / QK; b++) {
+    __m256i hi = _mm256_and_si256(bits_to_bytes(load_u32(x[b].qh)), _mm256_set1_epi8(0x10));
+    __m256i s = dot_us(_mm256_or_si256(nibbles(x[b].qs), hi), load256(y[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+    summs += h2f(x[b].m) * h2f(y[b].s);
+  }
+  *out = hsum(acc) + summs;
+}
+
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) {
+  const block_q8_0 *x = w;
+  const block_q8_0 *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK; b++) {
+    __m256i s = dot_ss(load256(x[b].qs), load256(y[b].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+  }
+  *out = hsum(acc);
+}
+
+static void dequant_q4_0(const void *src, float *dst, int64_t n) {
+  const block_q4_0 *x = src;
+  for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+    __m256 d = _mm256_set1_ps(h2f(x[b].d));
+    __m256i q = _mm256_sub_epi8(nibbles(x[b].qs), _mm256_set1_epi8(8));
+    for (int k = 0; k < 4; k++) {
+      __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)&q + 8 * k)));
+      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(v), d));
+    }
+  }
+}
+
+static void dequant_q8_0(const void *src, float *dst, int64_t n) {
+  const block_q8_0 *x = src;
+  for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+    __m256 d = _mm256_set1_ps(h2f(x[b].d));
+    for (int k = 0; k < 4; k++) {
+      __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * k)));
+      _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(v), d));
+    }
+  }
+}
+
+// ---- activation quantizers ------------------------------------------------------------------
+
+static inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+// roundf: to nearest, halves away from zero (exact: the fraction v - trunc(v) is exact).
+static inline __m256i round_away(__m256 v) {
+  __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  __m256 frac = vabs(_mm256_sub_ps(v, t));
+  __m256 one = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
+  __m256 adj = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one);
+  return _mm256_cvttps_epi32(_mm256_add_ps(t, adj));
+}
+
+// Four vectors of 8 int32 (each in -128..127) -> 32 int8 in order.
+static inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+  __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+  __m256i r = _mm256_packs_epi16(ab, cd);  // lanes interleaved: a0 b0 c0 d0 a1 b1 c1 d1 (4 bytes each)
+  return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// One block of 32 as Q8_0 / Q8_1; returns sum(qs) and sets *d.
+static inline int quant_block_q8(const float *src, int8_t *qs, float *d) {
+  __m256 v[4];
+  __m256 m = _mm256_setzero_ps();
+  for (int k = 0; k < 4; k++) {
+    v[k] = _mm256_loadu_ps(src + 8 * k);
+    m = _mm256_max_ps(m, vabs(v[k]));
+  }
+  float amax = hmax(m);
+  *d = amax / 127.0f;
+  __m256 id = _mm256_set1_ps(*d != 0 ? 1.0f / *d : 0.0f);
+  __m256i q[4];
+  for (int k = 0; k < 4; k++) q[k] = round_away(_mm256_mul_ps(v[k], id));
+  _mm256_storeu_si256((__m256i *)qs, pack_i8(q[0], q[1], q[2], q[3]));
+  return hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+}
+
+static void quantize_q8_0(const float *src, void *dst, int64_t n) {
+  block_q8_0 *y = dst;
+  for (int64_t b = 0; b < n / QK; b++, src += QK) {
+    float d;
+    quant_block_q8(src, y[b].qs, &d);
+    y[b].d = fp16_from_fp32(d);
+  }
+}
+
+static void quantize_q8_1(const float *src, void *dst, int64_t n) {
+  block_q8_1 *y = dst;
+  for (int64_t b = 0; b < n / QK; b++, src += QK) {
+    float d;
+    int sum = quant_block_q8(src, y[b].qs, &d);
+    y[b].d = fp16_from_fp32(d);
+    y[b].s = fp16_from_fp32((float)sum * d);
+  }
+}
+
+// Q8_K as the reference: -127 / (the first value of largest magnitude), ties to even.
+static void quantize_q8_K(const float *src, void *dst, int64_t n) {
+  block_q8_K *y = dst;
+  for (int64_t b = 0; b < n / QK_K; b++, src += QK_K) {
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < QK_K; k += 8) m = _mm256_max_ps(m, vabs(_mm256_loadu_ps(src + k)));
+    float amax = hmax(m);
+    if (amax == 0) {
+      memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    int first = 0;
+    __m256 am = _mm256_set1_ps(amax);
+    for (int k = 0; k < QK_K; k += 8) {
+      int mask = _mm256_movemask_ps(_mm256_cmp_ps(vabs(_mm256_loadu_ps(src + k)), am, _CMP_EQ_OQ));
+      if (mask) {
+        first = k + __builtin_ctz((unsigned)mask);
+        break;
+      }
+    }
+    float iscale = -127.0f / src[first];
+    __m256 is = _mm256_set1_ps(iscale);
+    const __m256i top = _mm256_set1_epi32(127);
+    for (int k = 0; k < QK_K; k += 32) {
+      __m256i q[4];
+      for (int j = 0; j < 4; j++)
+        q[j] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src + k + 8 * j), is)), top);
+      _mm256_storeu_si256((__m256i *)(y[b].qs + k), pack_i8(q[0], q[1], q[2], q[3]));
+      y[b].bsums[k / 16] = (int16_t)hsum_i32(_mm256_add_epi32(q[0], q[1]));
+      y[b].bsums[k / 16 + 1] = (int16_t)hsum_i32(_mm256_add_epi32(q[2], q[3]));
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
+// ---- K-quants ----------------------------------------------------------------------------------
+// Per super-block: isum = sum over sub-blocks of scale * (q . a) as int32
+// lanes (maddubs, then madd with the scales as int16), msum = sum of
+// min * bsum; the block adds d * isum - dmin * msum, as the scalar code.
+
+// 16 scale bytes, sub-blocks 2k and 2k + 1 -> int16 [s[2k] x 8 | s[2k+1] x 8].
+static inline __m256i scale_pair(__m128i s, int k, int is_signed) {
+  __m128i idx = _mm_unpacklo_epi64(_mm_set1_epi8((char)(2 * k)), _mm_set1_epi8((char)(2 * k + 1)));
+  __m128i b = _mm_shuffle_epi8(s, idx);
+  return is_signed ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b);
+}
+
+// sum over sub-blocks j of s16[j] * bsums[j] (s16: 16 int16) as int32 lanes.
+static inline __m256i scale_bsums(__m256i s16, const block_q8_K *y) {
+  return _mm256_madd_epi16(s16, load256(y->bsums));
+}
+
+static inline void k_accumulate(__m256 *acc, float d, float dmin, const block_q8_K *y, __m256i isum, __m256i msum) {
+  *acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * d), _mm256_cvtepi32_ps(isum), *acc);
+  *acc = _mm256_fnmadd_ps(_mm256_set1_ps(y->d * dmin), _mm256_cvtepi32_ps(msum), *acc);
+}
+
+static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q2_K *x = w;
+  const block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m3 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i sc8 = load128(x[b].scales);
+    __m128i sc = _mm_and_si128(sc8, _mm_set1_epi8(0xF)), mn = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0xF));
+    __m256i msum = scale_bsums(_mm256_cvtepu8_epi16(mn), &y[b]);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i qs = load256(x[b].qs + 32 * h);
+      for (int s = 0; s < 4; s++) {
+        __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * s), m3);
+        __m256i p = _mm256_maddubs_epi16(q, load256(y[b].qs + 128 * h + 32 * s));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair(sc, 4 * h + s, 0)));
+      }
+    }
+    k_accumulate(&acc, h2f(x[b].d), h2f(x[b].dmin), &y[b], isum, msum);
+  }
+  *out = hsum(acc);
+}
+
+// The 16 Q3_K scales (-32..31) as bytes.
+static inline __m128i q3_scales(const uint8_t *s) {
+  uint32_t w0 = load_u32(s), w1 = load_u32(s + 4), w2 = load_u32(s + 8);
+  uint32_t a = (w0 & 0x0f0f0f0f) | ((w2 & 0x03030303) << 4);
+  uint32_t b = (w1 & 0x0f0f0f0f) | (((w2 >> 2) & 0x03030303) << 4);
+  uint32_t c = ((w0 >> 4) & 0x0f0f0f0f) | (((w2 >> 4) & 0x03030303) << 4);
+  uint32_t d = ((w1 >> 4) & 0x0f0f0f0f) | (((w2 >> 6) & 0x03030303) << 4);
+  return _mm_sub_epi8(_mm_setr_epi32((int)a, (int)b, (int)c, (int)d), _mm_set1_epi8(32));
+}
+
+static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q3_K *x = w;
+  const block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i sc = q3_scales(x[b].scales);
+    // values are u - 4 with u = 2 low bits | high bit << 2: the -4 goes through bsums
+    __m256i msum = _mm256_slli_epi32(scale_bsums(_mm256_cvtepi8_epi16(sc), &y[b]), 2);
+    __m256i hm = load256(x[b].hmask), isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i qs = load256(x[b].qs + 32 * h);
+      for (int s = 0; s < 4; s++) {
+        __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), m1), 2);
+        __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * s), m3), hb);
+        __m256i p = _mm256_maddubs_epi16(q, load256(y[b].qs + 128 * h + 32 * s));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair(sc, 4 * h + s, 1)));
+      }
+    }
+    float d = h2f(x[b].d);
+    k_accumulate(&acc, d, d, &y[b], isum, msum);
+  }
+  *out = hsum(acc);
+}
+
+// Q4_K / Q5_K scales and mins: 8 bytes each, in sc[0..8) and mn[8..16).
+static inline __m128i q45_scales(const uint8_t *s) {
+  uint32_t w0 = load_u32(s), w1 = load_u32(s + 4), w2 = load_u32(s + 8);
+  uint32_t sc_lo = w0 & 0x3f3f3f3f, mn_lo = w1 & 0x3f3f3f3f;
+  uint32_t sc_hi = (w2 & 0x0f0f0f0f) | (((w0 >> 6) & 0x03030303) << 4);
+  uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0f) | (((w1 >> 6) & 0x03030303) << 4);
+  return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
+}
+
+// Sub-block j (32 elements) scale as 16 int16.
+static inline __m256i scale_one(__m128i s, int j) { return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(s, _mm_set1_epi8((char)j))); }
+
+// mins duplicated over both 16-halves of their 32-element sub-block, times bsums.
+static inline __m256i q45_msum(__m128i s, const block_q8_K *y) {
+  __m128i mn = _mm_unpackhi_epi8(s, s);  // m0 m0 m1 m1 ... m7 m7
+  return scale_bsums(_mm256_cvtepu8_epi16(mn), y);
+}
+
+static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q4_K *x = w;
+  const block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i s = q45_scales(x[b].scales);
+    __m256i msum = q45_msum(s, &y[b]), isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      __m256i qs = load256(x[b].qs + 32 * c);
+      __m256i lo = _mm256_and_si256(qs, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
+      __m256i plo = _mm256_maddubs_epi16(lo, load256(y[b].qs + 64 * c));
+      __m256i phi = _mm256_maddubs_epi16(hi, load256(y[b].qs + 64 * c + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, scale_one(s, 2 * c)));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, scale_one(s, 2 * c + 1)));
+    }
+    k_accumulate(&acc, h2f(x[b].d), h2f(x[b].dmin), &y[b], isum, msum);
+  }
+  *out = hsum(acc);
+}
+
+static void vec_dot_q5_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q5_K *x = w;
+  const block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i s = q45_scales(x[b].scales);
+    __m256i msum = q45_msum(s, &y[b]), isum = _mm256_setzero_si256();
+    __m256i qh = load256(x[b].qh);
+    for (int c = 0; c < 4; c++) {
+      __m256i qs = load256(x[b].qs + 32 * c);
+      __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
+      __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
+      __m256i lo = _mm256_or_si256(_mm256_and_si256(qs, m4), hlo);
+      __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m4), hhi);
+      __m256i plo = _mm256_maddubs_epi16(lo, load256(y[b].qs + 64 * c));
+      __m256i phi = _mm256_maddubs_epi16(hi, load256(y[b].qs + 64 * c + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, scale_one(s, 2 * c)));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, scale_one(s, 2 * c + 1)));
+    }
+    k_accumulate(&acc, h2f(x[b].d), h2f(x[b].dmin), &y[b], isum, msum);
+  }
+  *out = hsum(acc);
+}
+
+static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q6_K *x = w;
+  const block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i sc = load128(x[b].scales);
+    // values are u - 32 (u = 6 bits): the -32 goes through bsums
+    __m256i msum = _mm256_slli_epi32(scale_bsums(_mm256_cvtepi8_epi16(sc), &y[b]), 5);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i l0 = load256(x[b].ql + 64 * h), l1 = load256(x[b].ql + 64 * h + 32), qh = load256(x[b].qh + 32 * h);
+      __m256i u[4];
+      u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+      u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+      u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+      u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+      for (int s = 0; s < 4; s++) {
+        __m256i p = _mm256_maddubs_epi16(u[s], load256(y[b].qs + 128 * h + 32 * s));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair(sc, 4 * h + s, 1)));
+      }
+    }
+    float d = h2f(x[b].d);
+    k_accumulate(&acc, d, d, &y[b], isum, msum);
+  }
+  *out = hsum(acc);
+}
+
+// ---- table -------------------------------------------------------------------------------
+
+void quant_avx2_table(quant_kernels *t) {
+  t[T_F32].vec_dot = vec_dot_f32;
+  t[T_F16] = (quant_kernels){dequant_f16, quantize_f16, vec_dot_f16, NULL};
+  t[T_BF16] = (quant_kernels){dequant_bf16, quantize_bf16, vec_dot_bf16, NULL};
+  t[T_Q4_0] = (quant_kernels){dequant_q4_0, NULL, vec_dot_q4_0, NULL};
+  t[T_Q4_1].vec_dot = vec_dot_q4_1;
+  t[T_Q5_0].vec_dot = vec_dot_q5_0;
+  t[T_Q5_1].vec_dot = vec_dot_q5_1;
+  t[T_Q8_0] = (quant_kernels){dequant_q8_0, quantize_q8_0, vec_dot_q8_0, NULL};
+  t[T_Q8_1].quantize = quantize_q8_1;
+  t[T_Q8_K].quantize = quantize_q8_K;
+  t[T_Q2_K].vec_dot = vec_dot_q2_K;
+  t[T_Q3_K].vec_dot = vec_dot_q3_K;
+  t[T_Q4_K].vec_dot = vec_dot_q4_K;
+  t[T_Q5_K].vec_dot = vec_dot_q5_K;
+  t[T_Q6_K].vec_dot = vec_dot_q6_K;
+}
