@@ -18,10 +18,38 @@
   "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define MAX_PRE 8
 
+// Whole file into memory (NUL-terminated); NULL with the error set.
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  long n = -1;
+  if (!f) {
+    err_set("tokenizer: cannot open %s", path);
+    return NULL;
+  }
+  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+  if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+      fread(buf, 1, (size_t)n, f) == (size_t)n) {
+    buf[n] = 0;
+    *len = (size_t)n;
+  } else {
+    free(buf);
+    buf = NULL;
+    err_set("tokenizer: cannot read %s", path);
+  }
+  fclose(f);
+  return buf;
+}
+
+// Parsed from memory: jansson's file reader goes a byte at a time through stdio.
 static json_t *load_json(const char *path) {
+  size_t len;
+  char *buf = read_file(path, &len);
+  if (!buf) return NULL;
   json_error_t je;
-  json_t *j = json_load_file(path, JSON_ALLOW_NUL, &je);
+  json_t *j = json_loadb(buf, len, JSON_ALLOW_NUL, &je);
   if (!j) err_set("tokenizer: %s:%d: %s", path, je.line, je.text);
+  free(buf);
   return j;
 }
 
@@ -290,21 +318,9 @@ static bool is_llama3_name(const char *pre) {
 
 static bool read_merges_file(tokenizer *t, const char *path) {
   size_t len;
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  if (!f) {
-    err_set("tokenizer: cannot open %s", path);
-    return false;
-  }
-  bool ok = fseek(f, 0, SEEK_END) == 0 && ftell(f) >= 0;
-  len = ok ? (size_t)ftell(f) : 0;
-  ok = ok && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc(len + 1)) && fread(buf, 1, len, f) == len;
-  fclose(f);
-  if (!ok) {
-    free(buf);
-    err_set("tokenizer: cannot read %s", path);
-    return false;
-  }
+  char *buf = read_file(path, &len);
+  if (!buf) return false;
+  bool ok;
   int32_t rank = 0;
   ok = strmap_init(&t->merges, (uint32_t)(len / 8 + 16));
   for (size_t i = 0; ok && i < len;) {

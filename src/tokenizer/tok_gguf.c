@@ -68,28 +68,34 @@ static bool load_tokens(tokenizer *t, const gguf_file *f, const gguf_arr *toks) 
   return true;
 }
 
+typedef struct {
+  const gguf_arr *m;
+  const char *path;
+} merge_src;
+
+// "a b", split at the first space after the first byte.
+static bool gguf_merge(void *ud, int32_t i, const char **a, size_t *an, const char **b, size_t *bn) {
+  const merge_src *src = ud;
+  const char *s = src->m->strs[i].s;
+  size_t n = src->m->strs[i].n, sp = 1;
+  while (sp < n && s[sp] != ' ') sp++;
+  if (sp >= n) {
+    err_set("tokenizer: %s: merge %d has no space: \"%.*s\"", src->path, (int)i,
+            (int)(n > 64 ? 64 : n), s);
+    return false;
+  }
+  *a = s, *an = sp, *b = s + sp + 1, *bn = n - sp - 1;
+  return true;
+}
+
 static bool load_merges(tokenizer *t, const gguf_file *f) {
   const gguf_arr *m = gguf_get_arr(f, "tokenizer.ggml.merges");
-  if (!m || m->type != GGUF_STRING) {
+  if (!m || m->type != GGUF_STRING || m->n > INT32_MAX / 2) {
     err_set("tokenizer: %s: BPE vocabulary without tokenizer.ggml.merges", f->path);
     return false;
   }
-  if (m->n > INT32_MAX || !strmap_init(&t->merges, (uint32_t)m->n)) goto oom;
-  for (uint64_t i = 0; i < m->n; i++) {
-    const char *s = m->strs[i].s;
-    size_t n = m->strs[i].n, sp = 1;
-    while (sp < n && s[sp] != ' ') sp++;  // the first space after the first byte
-    if (sp >= n) {
-      err_set("tokenizer: %s: merge %llu has no space: \"%.*s\"", f->path, (unsigned long long)i,
-              (int)(n > 64 ? 64 : n), s);
-      return false;
-    }
-    if (!tok_add_merge(t, s, sp, s + sp + 1, n - sp - 1, (int32_t)i)) goto oom;
-  }
-  return true;
-oom:
-  err_set("tokenizer: out of memory");
-  return false;
+  merge_src src = {m, f->path};
+  return tok_add_merges(t, gguf_merge, &src, (int32_t)m->n);
 }
 
 // An id key: absent -> keep the default; -1 / 0xFFFFFFFF -> none; out of range -> keep.

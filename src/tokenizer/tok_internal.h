@@ -33,10 +33,9 @@ enum {
 
 // ---- string -> int32 hash map (open addressing, keys copied into a pool)
 typedef struct {
-  uint64_t hash;
-  uint32_t off, len;  // key bytes in pool
+  uint32_t hash;      // high half of the key's hash (the low half picks the slot)
+  uint32_t off, len;  // key bytes in pool; len == 0: empty slot (empty keys are not stored)
   int32_t val;
-  uint32_t used;
 } strmap_slot;
 
 typedef struct {
@@ -48,12 +47,19 @@ typedef struct {
 
 bool strmap_init(strmap *m, uint32_t expected);
 void strmap_free(strmap *m);
-// Inserts or overwrites the key a, or a + sep byte + b when sep >= 0.
-// False on allocation failure.
-bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, size_t bn, int32_t val);
+// Inserts the key a, or a + sep byte + b when sep >= 0; an existing key keeps
+// its value unless `overwrite`. False on allocation failure.
+bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, size_t bn, int32_t val,
+                 bool overwrite);
 static inline bool strmap_put(strmap *m, const char *key, size_t len, int32_t val) {
-  return strmap_put2(m, key, len, -1, NULL, 0, val);
+  return strmap_put2(m, key, len, -1, NULL, 0, val, true);
 }
+// The same with the key's hash computed beforehand (strmap_hash2), so that
+// bulk loads can prefetch slots (strmap_prefetch) a few keys ahead.
+uint32_t strmap_hash2(const char *a, size_t an, int sep, const char *b, size_t bn);
+void strmap_prefetch(const strmap *m, uint32_t h);
+bool strmap_put2_h(strmap *m, uint32_t h, const char *a, size_t an, int sep, const char *b,
+                   size_t bn, int32_t val, bool overwrite);
 // Value, or -1. Key given in two parts (b may be NULL) joined by `sep` when
 // sep >= 0: lets BPE look up "left\xffright" without building the string.
 int32_t strmap_get2(const strmap *m, const char *a, size_t alen, int sep, const char *b, size_t blen);
@@ -169,6 +175,11 @@ bool tok_set_token(tokenizer *t, int32_t id, const char *s, size_t n, uint16_t a
 // `model_name` (general.name) selects the reference's per-model attribute fixes.
 bool tok_finalize(tokenizer *t, const char *model_name);
 bool tok_add_merge(tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank);
+// All merges at once (rank = index), faster: get(ud, i, ...) yields merge i's
+// two sides, or false with the error set.
+typedef bool (*tok_merge_fn)(void *ud, int32_t i, const char **a, size_t *an, const char **b,
+                             size_t *bn);
+bool tok_add_merges(tokenizer *t, tok_merge_fn get, void *ud, int32_t n);
 static inline const char *tok_text(const tokenizer *t, int32_t id, uint32_t *n) {
   *n = t->text_len[id];
   return t->pool + t->text_off[id];

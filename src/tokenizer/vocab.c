@@ -44,14 +44,16 @@ void strmap_free(strmap *m) {
   memset(m, 0, sizeof *m);
 }
 
-static uint64_t key_hash(const char *a, size_t an, int sep, const char *b, size_t bn) {
+// 32 bits pick the slot (low bits) and tag it (all of them), so that a table
+// can grow without the keys being hashed again.
+uint32_t strmap_hash2(const char *a, size_t an, int sep, const char *b, size_t bn) {
   uint64_t h = tok_hash(a, an, 0x243F6A8885A308D3ull);
   if (sep >= 0) {
     char c = (char)sep;
     h = tok_hash(&c, 1, h);
     h = tok_hash(b, bn, h);
   }
-  return h;
+  return (uint32_t)(h >> 32);
 }
 
 static bool key_equal(const strmap *m, const strmap_slot *s, const char *a, size_t an, int sep,
@@ -69,9 +71,9 @@ static bool strmap_grow(strmap *m) {
   strmap_slot *ns = calloc(cap, sizeof *ns);
   if (!ns) return false;
   for (uint32_t i = 0; i <= m->mask; i++) {
-    if (!m->slots[i].used) continue;
-    uint32_t j = (uint32_t)m->slots[i].hash & (cap - 1);
-    while (ns[j].used) j = (j + 1) & (cap - 1);
+    if (!m->slots[i].len) continue;
+    uint32_t j = m->slots[i].hash & (cap - 1);
+    while (ns[j].len) j = (j + 1) & (cap - 1);
     ns[j] = m->slots[i];
   }
   free(m->slots);
@@ -92,15 +94,25 @@ static bool pool_reserve(strmap *m, size_t len) {
   return true;
 }
 
-bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, size_t bn, int32_t val) {
+void strmap_prefetch(const strmap *m, uint32_t h) {
+  __builtin_prefetch(&m->slots[h & m->mask], 1);
+}
+
+bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, size_t bn, int32_t val,
+                 bool overwrite) {
+  return strmap_put2_h(m, strmap_hash2(a, an, sep, b, bn), a, an, sep, b, bn, val, overwrite);
+}
+
+bool strmap_put2_h(strmap *m, uint32_t h, const char *a, size_t an, int sep, const char *b,
+                   size_t bn, int32_t val, bool overwrite) {
   size_t len = an + (sep >= 0 ? 1 + bn : 0);
+  if (len == 0) return true;  // never stored, never found
   if (len > UINT32_MAX / 2) return false;
   if ((m->count + 1) * 2 > m->mask + 1 && !strmap_grow(m)) return false;
-  uint64_t h = key_hash(a, an, sep, b, bn);
-  uint32_t j = (uint32_t)h & m->mask;
-  for (; m->slots[j].used; j = (j + 1) & m->mask) {
+  uint32_t j = h & m->mask;
+  for (; m->slots[j].len; j = (j + 1) & m->mask) {
     if (m->slots[j].hash == h && key_equal(m, &m->slots[j], a, an, sep, b, bn)) {
-      m->slots[j].val = val;
+      if (overwrite) m->slots[j].val = val;
       return true;
     }
   }
@@ -111,7 +123,7 @@ bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, si
     k[an] = (char)sep;
     memcpy(k + an + 1, b, bn);
   }
-  m->slots[j] = (strmap_slot){h, (uint32_t)m->pool_len, (uint32_t)len, val, 1};
+  m->slots[j] = (strmap_slot){h, (uint32_t)m->pool_len, (uint32_t)len, val};
   m->pool_len += len;
   m->count++;
   return true;
@@ -120,8 +132,8 @@ bool strmap_put2(strmap *m, const char *a, size_t an, int sep, const char *b, si
 int32_t strmap_get2(const strmap *m, const char *a, size_t alen, int sep, const char *b,
                     size_t blen) {
   if (!m->slots) return -1;
-  uint64_t h = key_hash(a, alen, sep, b, blen);
-  for (uint32_t j = (uint32_t)h & m->mask; m->slots[j].used; j = (j + 1) & m->mask) {
+  uint32_t h = strmap_hash2(a, alen, sep, b, blen);
+  for (uint32_t j = h & m->mask; m->slots[j].len; j = (j + 1) & m->mask) {
     if (m->slots[j].hash == h && key_equal(m, &m->slots[j], a, alen, sep, b, blen))
       return m->slots[j].val;
   }
@@ -206,8 +218,8 @@ bool tok_set_token(tokenizer *t, int32_t id, const char *s, size_t n, uint16_t a
 }
 
 bool tok_add_merge(tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank) {
-  if (strmap_get2(&t->merges, a, an, 0xFF, b, bn) >= 0) return true;  // the first rank wins
-  return strmap_put2(&t->merges, a, an, 0xFF, b, bn, rank);  // 0xFF never occurs in UTF-8
+  // 0xFF never occurs in UTF-8; of duplicate merges the first rank wins.
+  return strmap_put2(&t->merges, a, an, 0xFF, b, bn, rank, false);
 }
 
 // ---- finalizing
@@ -342,14 +354,59 @@ static bool build_specials(tokenizer *t) {
   return true;
 }
 
-bool tok_finalize(tokenizer *t, const char *model_name) {
-  for (int32_t id = 0; id < t->n_vocab; id++) {
+// Inserting 100k+ keys is bound by cache misses on the slots: hash a few
+// keys ahead and prefetch their slots (about 3x faster than one by one).
+#define AHEAD 16
+
+static bool index_vocab(tokenizer *t) {
+  uint32_t hs[AHEAD];
+  for (int32_t i = 0; i < t->n_vocab + AHEAD; i++) {
     uint32_t n;
-    const char *s = tok_text(t, id, &n);
-    if (n == 0) continue;  // an id no file named
-    if (!strmap_put(&t->vocab, s, n, id)) goto oom;
-    if ((int)n > t->max_token_len) t->max_token_len = (int)n;
+    int32_t id = i - AHEAD;  // insert the key hashed AHEAD steps ago, then hash the next
+    if (id >= 0) {
+      const char *s = tok_text(t, id, &n);
+      // (an id no file named has an empty text, which is never stored)
+      if (!strmap_put2_h(&t->vocab, hs[id % AHEAD], s, n, -1, NULL, 0, id, true)) return false;
+    }
+    if (i < t->n_vocab) {
+      const char *s = tok_text(t, i, &n);
+      hs[i % AHEAD] = strmap_hash2(s, n, -1, NULL, 0);
+      strmap_prefetch(&t->vocab, hs[i % AHEAD]);
+      if ((int)n > t->max_token_len) t->max_token_len = (int)n;
+    }
   }
+  return true;
+}
+
+bool tok_add_merges(tokenizer *t, tok_merge_fn get, void *ud, int32_t n) {
+  struct {
+    const char *a, *b;
+    size_t an, bn;
+    uint32_t h;
+  } q[AHEAD];
+  if (!strmap_init(&t->merges, (uint32_t)n)) goto oom;
+  for (int32_t i = 0; i < n + AHEAD; i++) {
+    int32_t r = i - AHEAD;
+    if (r >= 0) {
+      int k = r % AHEAD;
+      // 0xFF never occurs in UTF-8; of duplicate merges the first rank wins.
+      if (!strmap_put2_h(&t->merges, q[k].h, q[k].a, q[k].an, 0xFF, q[k].b, q[k].bn, r, false)) goto oom;
+    }
+    if (i < n) {
+      int k = i % AHEAD;
+      if (!get(ud, i, &q[k].a, &q[k].an, &q[k].b, &q[k].bn)) return false;
+      q[k].h = strmap_hash2(q[k].a, q[k].an, 0xFF, q[k].b, q[k].bn);
+      strmap_prefetch(&t->merges, q[k].h);
+    }
+  }
+  return true;
+oom:
+  err_set("tokenizer: out of memory");
+  return false;
+}
+
+bool tok_finalize(tokenizer *t, const char *model_name) {
+  if (!index_vocab(t)) goto oom;
   find_byte_tokens(t);
   find_eog(t);
   model_fixes(t, model_name);
