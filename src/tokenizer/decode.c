@@ -66,7 +66,7 @@ static int put_piece(const tokenizer *t, int32_t id, char *buf, int size, bool s
   for (int i = 0; i < lstrip && len && *p == ' '; i++) p++, len--;
   int r = (int)len;
   if (len > (size_t)(size > 0 ? size : 0)) r = -(int)len;
-  else memcpy(buf, p, len);
+  else if (len) memcpy(buf, p, len);
   if (tmp != stack) free(tmp);
   return r;
 }

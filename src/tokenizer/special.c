@@ -125,7 +125,7 @@ bool tok_partition(const tokenizer *t, const char *text, size_t len, bool parse_
   fragvec a = {0}, b = {0};
   if (!scan(t, text, len, parse_special, &occ, &n_occ)) goto oom;
   if (len > 0 && !frag_push(&a, -1, 0, len)) goto oom;
-  qsort(occ, n_occ, sizeof *occ, cmp_occ);
+  if (n_occ) qsort(occ, n_occ, sizeof *occ, cmp_occ);
   for (size_t i = 0; i < n_occ;) {
     size_t j = i;
     while (j < n_occ && occ[j].prio == occ[i].prio) j++;

@@ -297,13 +297,16 @@ static void model_fixes(tokenizer *t, const char *model_name) {
     if ((id = find_n(t, off[i])) >= 0) t->attr[id] &= (uint16_t)~TA_RSTRIP;
 }
 
-static const tokenizer *g_sort_tok;  // qsort has no context argument; finalize is single-threaded
+typedef struct {
+  uint32_t len;
+  int32_t id;
+} by_len;
 
+// Longest first, then lowest id.
 static int cmp_special(const void *a, const void *b) {
-  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-  uint32_t lx = g_sort_tok->text_len[x], ly = g_sort_tok->text_len[y];
-  if (lx != ly) return lx > ly ? -1 : 1;
-  return x < y ? -1 : x > y;
+  const by_len *x = a, *y = b;
+  if (x->len != y->len) return x->len > y->len ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static bool trie_add(tokenizer *t, int32_t id, int *cap_nodes) {
@@ -340,8 +343,12 @@ static bool build_specials(tokenizer *t) {
     t->prio[id] = -1;
     if (t->attr[id] & (TA_CONTROL | TA_USER_DEFINED | TA_UNKNOWN)) t->special[t->n_special++] = id;
   }
-  g_sort_tok = t;
-  qsort(t->special, (size_t)t->n_special, sizeof *t->special, cmp_special);
+  by_len *order = malloc(((size_t)t->n_special + 1) * sizeof *order);
+  if (!order) return false;
+  for (int i = 0; i < t->n_special; i++) order[i] = (by_len){t->text_len[t->special[i]], t->special[i]};
+  qsort(order, (size_t)t->n_special, sizeof *order, cmp_special);
+  for (int i = 0; i < t->n_special; i++) t->special[i] = order[i].id;
+  free(order);
   int cap = 256;
   t->node_tok = malloc((size_t)cap * sizeof *t->node_tok);
   if (!t->node_tok || !strmap_init(&t->trie, 1024)) return false;
