@@ -72,10 +72,10 @@ typedef struct {
 
 static const pre_def k_pres[] = {
     {"llama3 llama-v3 llama-bpe falcon3 falcon-h1 pixtral midm-2.0 lfm2", {P_LLAMA3}, true, true},
-    {"dbrx smaug-bpe chatglm-bpe", {P_LLAMA3}, false, false},
-    {"qwen2 deepseek-r1-qwen megrez stablelm2 hunyuan", {P_QWEN2}, false, false},
+    {"dbrx smaug-bpe chatglm-bpe glm4", {P_LLAMA3}, false, false},
+    {"qwen2 deepseek-r1-qwen megrez stablelm2", {P_QWEN2}, false, false},
     {"gpt-2 phi-2 jina-es jina-de gigachat jina-v1-en jina-v2-es jina-v2-de jina-v2-code "
-     "roberta-bpe mpt olmo jais trillion",
+     "roberta-bpe mpt olmo jais",
      {P_GPT2}, false, false},
     {"starcoder refact command-r smollm codeshell exaone minerva-7b", {"\\p{N}", P_GPT2}, false, false},
     {"falcon", {"[\\p{P}\\$\\+<=>\\^~\\|`]+", P_GPT2, "[0-9][0-9][0-9]"}, false, false},
@@ -84,7 +84,7 @@ static const pre_def k_pres[] = {
      {"[\\r\\n]", "\\s?[" P_DEEPSEEK_LETTERS "]+", P_DEEPSEEK_PUNCT, "\\s+$", P_CJK_HANGUL, "\\p{N}+"},
      false, false},
     {"deepseek-coder", {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", P_CJK_HANGUL, "\\p{N}"}, false, false},
-    {"deepseek-v3",
+    {"deepseek-v3 hunyuan-dense",
      {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
       "| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},

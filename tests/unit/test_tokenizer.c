@@ -168,6 +168,28 @@ static void test_errors(void) {
   gguf_close(f);
   remove(path);
 
+  // Every pre-tokenizer name we know compiles and splits text.
+  static const char *const pres[] = {
+      "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0",
+      "lfm2", "dbrx", "smaug-bpe", "chatglm-bpe", "glm4", "qwen2", "deepseek-r1-qwen", "megrez",
+      "stablelm2", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
+      "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "starcoder", "refact",
+      "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "falcon", "deepseek-llm",
+      "deepseek-coder", "deepseek-v3", "hunyuan-dense", "gpt-4o", "llama4", "tekken"};
+  for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+    const char *p = write_vocab("gpt2", pres[i], true, true);
+    gguf_file *g = gguf_open(p);
+    tokenizer *tk = g ? tokenizer_from_gguf(g) : NULL;
+    CHECK_MSG(tk != NULL, "pre \"%s\": %s", pres[i], err_get());
+    int32_t ids[64];
+    const char *text = "ab  Ab'S 123456 \xe4\xbd\xa0\xe5\xa5\xbd!?\n\n x";
+    CHECK_MSG(!tk || tokenizer_encode(tk, text, strlen(text), false, false, ids, 64) > 0,
+              "pre \"%s\" does not encode", pres[i]);
+    tokenizer_free(tk);
+    gguf_close(g);
+    remove(p);
+  }
+
   // tokenizer.json files we refuse, with a reason.
   const char *json = tu_tmp_path(".json");
   FILE *o = fopen(json, "w");
