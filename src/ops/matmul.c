@@ -6,8 +6,8 @@
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk and sweeps every activation row through
 //      it; otherwise it dots each row of the tile with each activation row while
-//      the tile is in L1. A single activation row (generation) always takes the
-//      plain row-by-row path, which streams each weight row once.
+//      the tile is in L1. A single activation row (generation) streams each
+//      weight row once, through the level's gemv kernel when it has one.
 // The packed panel lives on the worker's stack (MM_PANEL_MAX bytes), so the
 // scratch does not depend on the thread count.
 #include "ops/matmul.h"
@@ -48,10 +48,12 @@ typedef struct {
   quantize_fn quantize;
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;  // NULL: generic path
+  gemv_fn gemv;            // single activation row
   const uint8_t *act;      // activation rows (x itself for F32)
   size_t act_stride;
-  act_aux *aux;            // per-block side data when the gemm wants it
+  act_aux *aux;            // per-block side data when the kernels want it
   size_t aux_stride;
+  int aux_bias;
 } mm_job;
 
 // ---- phase 1: quantize activations ----------------------------------------------------
@@ -64,7 +66,7 @@ static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   j->quantize(src, dst, (b1 - b0) * bs);
   if (j->aux) {
     act_aux *aux = (act_aux *)((uint8_t *)j->aux + (size_t)t * j->aux_stride) + b0 * bs / 32;
-    quant_act_aux(j->vdt, j->gemm->aux_bias > 0 ? j->gemm->aux_bias : 0, dst, (b1 - b0) * bs, aux);
+    quant_act_aux(j->vdt, j->aux_bias, dst, (b1 - b0) * bs, aux);
   }
 }
 
@@ -136,11 +138,13 @@ static void rows_gemm(const mm_job *j, int64_t r0, int64_t r1) {
 static void product_worker(void *arg, int ith, int nth) {
   const mm_job *j = arg;
   int64_t tile = j->gemm ? j->gemm->rows : MM_TILE_ROWS;
+  if (j->gemv) tile = MM_TILE_ROWS;
   long tiles = (long)((j->w->n_out + tile - 1) / tile), lo, hi;
   pool_split(tiles, ith, nth, &lo, &hi);
   int64_t r0 = lo * tile, r1 = hi * tile < j->w->n_out ? hi * tile : j->w->n_out;
   if (r0 >= r1) return;
-  if (j->gemm) rows_gemm(j, r0, r1);
+  if (j->gemv) j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, 0), j->aux, &j->y[r0]);
+  else if (j->gemm) rows_gemm(j, r0, r1);
   else if (j->n_tokens == 1) rows_plain(j, r0, r1);
   else rows_tiled(j, r0, r1);
 }
@@ -153,7 +157,8 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
   j.vec_dot = quant_vec_dot(w->type);
   assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
-  if (g && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
+  if (g && g->run && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
+  if (g && g->gemv && n_tokens == 1) j.gemv = g->gemv;
   if (j.vdt == T_F32) {
     j.act = (const uint8_t *)x;
     j.act_stride = (size_t)ldx * sizeof(float);
@@ -162,9 +167,10 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
     j.act = s;
     j.act_stride = act_stride(j.vdt, w->n_in);
     j.quantize = quant_quantize(j.vdt);
-    if (j.gemm && j.gemm->aux_bias != 0 && needs_aux(j.vdt)) {
+    if ((j.gemm || j.gemv) && g->aux_bias != 0 && needs_aux(j.vdt)) {
       j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);
       j.aux_stride = aux_stride(w->n_in);
+      j.aux_bias = g->aux_bias > 0 ? g->aux_bias : 0;
     }
     pool_run(p, quantize_worker, &j);
   }

@@ -107,13 +107,17 @@ typedef void (*gemm_pack_fn)(const void *w, size_t w_stride, int nr, int64_t k0,
 typedef void (*gemm_run_fn)(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,
                             size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,
                             int64_t ldy, int acc);
+// One activation row against nr weight rows (any count): y[r] = dot(row r, a).
+typedef void (*gemv_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *a, const act_aux *aux,
+                        float *y);
 typedef struct {
   int rows, cols;
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
-  gemm_run_fn run;
+  gemm_run_fn run;     // NULL: no batched kernel (gemv only)
+  gemv_fn gemv;        // NULL: single rows go through vec_dot
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

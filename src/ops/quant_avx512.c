@@ -1,9 +1,934 @@
 // quant_avx512: AVX-512 (F, BW, VL, DQ, VNNI) variants of the quant kernels
 // (see quant.h). Only called when the CPU has all of them.
+//
+// The matrix kernels work on 16 weight rows at once, "row-interleaved": the
+// rows' packed bytes are transposed (t16x4) so that each 32-bit lane of a
+// vector holds 4 consecutive bytes of one row, then unpacked in place to
+// unsigned 8-bit values. A dot product step is then one vpdpbusd of such a
+// vector with 4 activation bytes broadcast to all lanes, the per-block scales
+// of the 16 rows form one float vector, and the 16 results come out as one
+// vector: no horizontal sums anywhere. Weights stored with an offset (Q4_0's
+// q - 8, Q8_0's signed bytes, Q6_K's q - 32 ...) are used unsigned and the
+// offset comes back through activation sums (act_aux.corr, Q8_K bsums).
+//   gemv: one activation row; the unpacked vectors feed the products directly.
+//   pack/run: prompt batches; a tile of 16 rows is unpacked once per K-chunk
+//   into a panel, which then meets up to 8 activation rows per call.
+// The per-row vec_dot kernels (for callers other than matmul) use 512-bit
+// vectors over consecutive blocks.
 #include <immintrin.h>
 #include <string.h>
 
 #include "core/fp16.h"
 #include "ops/quant.h"
 
-void quant_avx512_table(quant_kernels *t) { (void)t; }
+#define AI static inline __attribute__((always_inline))
+#define NC 8      // activation rows per run call
+#define KC 2048   // elements per K-chunk of an integer panel
+#define KCF 512   // elements per K-chunk of a float panel
+
+// ---- helpers ---------------------------------------------------------------------------
+
+AI float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+AI __m512i bcast32(const void *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+AI __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+AI __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+AI __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
+
+AI void store16(float *y, __m512 v, int64_t n, int acc) {
+  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+  if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y));
+  _mm512_mask_storeu_ps(y, m, v);
+}
+
+// vpshufb control: in every dword, byte i takes byte b[i] of the same dword (-1: zero).
+AI __m512i dword_shuffle(int b0, int b1, int b2, int b3) {
+  uint32_t pat = 0;
+  int b[4] = {b0, b1, b2, b3};
+  for (int i = 0; i < 4; i++) pat |= (uint32_t)(b[i] < 0 ? 0x80 : b[i]) << (8 * i);
+  __m512i base = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+  return _mm512_add_epi8(_mm512_set1_epi32((int)pat), base);
+}
+
+// Byte i of each dword as an unsigned int32.
+AI __m512i byte_u32(__m512i v, int i) { return _mm512_shuffle_epi8(v, dword_shuffle(i, -1, -1, -1)); }
+// Bytes i and j of each dword as two unsigned int16.
+AI __m512i bytes_u16(__m512i v, int i, int j) { return _mm512_shuffle_epi8(v, dword_shuffle(i, -1, j, -1)); }
+
+// ---- 16 rows ---------------------------------------------------------------------------------
+// Row r of a tile is at r[min(r, nr - 1)]: a short last tile repeats its last
+// row, and the extra lanes are never stored.
+typedef struct {
+  const uint8_t *r[16];
+  __m512i gidx;  // byte offsets of the rows from r[0], for gathers
+} rows16;
+
+AI void rows16_init(rows16 *R, const void *w, size_t stride, int64_t nr) {
+  int32_t idx[16];
+  for (int i = 0; i < 16; i++) {
+    int64_t k = i < nr ? i : nr - 1;
+    R->r[i] = (const uint8_t *)w + (size_t)k * stride;
+    idx[i] = (int32_t)((size_t)k * stride);
+  }
+  R->gidx = _mm512_loadu_si512(idx);
+}
+
+// 16 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of row r.
+AI void t16x4(const rows16 *R, size_t off, __m512i T[4]) {
+  __m512i z[4];
+  for (int i = 0; i < 4; i++) {
+    __m512i v = _mm512_castsi128_si512(load128(R->r[i] + off));
+    v = _mm512_inserti32x4(v, load128(R->r[i + 4] + off), 1);
+    v = _mm512_inserti32x4(v, load128(R->r[i + 8] + off), 2);
+    z[i] = _mm512_inserti32x4(v, load128(R->r[i + 12] + off), 3);
+  }
+  __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  T[0] = _mm512_unpacklo_epi64(t0, t2);
+  T[1] = _mm512_unpackhi_epi64(t0, t2);
+  T[2] = _mm512_unpacklo_epi64(t1, t3);
+  T[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// The 32-bit word at `off` of each row.
+AI __m512i gather32(const rows16 *R, size_t off) { return _mm512_i32gather_epi32(R->gidx, R->r[0] + off, 1); }
+
+// fp16 in the low (hi = 0) or high half of each lane -> float.
+AI __m512 half_ps(__m512i v, int hi) {
+  if (hi) v = _mm512_srli_epi32(v, 16);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+
+// ---- 32-element blocks, 16 rows ------------------------------------------------------------------
+// Unpacked block b: W[k] lane r = values 4k..4k+3 of row r (unsigned), D the
+// row scales, M the row mins (Q4_1 / Q5_1).
+
+AI void nib_split(const __m512i T[4], __m512i W[8]) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int k = 0; k < 4; k++) {
+    W[k] = _mm512_and_si512(T[k], m4);
+    W[k + 4] = _mm512_and_si512(_mm512_srli_epi16(T[k], 4), m4);
+  }
+}
+
+// Adds the 5th bit: value 4k + j of a row is bit 4k + j of its 32-bit qh.
+AI void q5_high(__m512i qh, __m512i W[8]) {
+  for (int k = 0; k < 8; k++) {
+    __m512i rep = _mm512_shuffle_epi8(qh, dword_shuffle(k / 2, k / 2, k / 2, k / 2));
+    __mmask64 set = _mm512_test_epi8_mask(rep, _mm512_set1_epi32((int)(0x08040201u << (4 * (k % 2)))));
+    W[k] = _mm512_mask_add_epi8(W[k], set, W[k], _mm512_set1_epi8(16));
+  }
+}
+
+AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_0);
+  __m512i T[4];
+  t16x4(R, off + 2, T);
+  nib_split(T, W);
+  *D = half_ps(gather32(R, off), 0);
+  *M = _mm512_setzero_ps();
+}
+
+AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_1);
+  __m512i T[4];
+  t16x4(R, off + 4, T);
+  nib_split(T, W);
+  __m512i dm = gather32(R, off);
+  *D = half_ps(dm, 0);
+  *M = half_ps(dm, 1);
+}
+
+AI void unpack_q5_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_0);
+  __m512i T[4];
+  t16x4(R, off + 6, T);
+  nib_split(T, W);
+  q5_high(gather32(R, off + 2), W);
+  *D = half_ps(gather32(R, off), 0);
+  *M = _mm512_setzero_ps();
+}
+
+AI void unpack_q5_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_1);
+  __m512i T[4];
+  t16x4(R, off + 8, T);
+  nib_split(T, W);
+  q5_high(gather32(R, off + 4), W);
+  __m512i dm = gather32(R, off);
+  *D = half_ps(dm, 0);
+  *M = half_ps(dm, 1);
+}
+
+AI void unpack_q8_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q8_0);
+  const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128)
+  t16x4(R, off + 2, W);
+  t16x4(R, off + 18, W + 4);
+  for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(W[k], flip);
+  *D = half_ps(gather32(R, off), 0);
+  *M = _mm512_setzero_ps();
+}
+
+typedef void (*unpack32_fn)(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M);
+
+// One block's products with one activation block: the int32 sums per row.
+AI __m512i dot8(const __m512i W[8], const int8_t *qs, __m512i init) {
+  __m512i s0 = init, s1 = _mm512_setzero_si512();
+  for (int k = 0; k < 8; k += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, W[k], bcast32(qs + 4 * k));
+    s1 = _mm512_dpbusd_epi32(s1, W[k + 1], bcast32(qs + 4 * k + 4));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
+// Activation block b: quants and (Q8_1) the block size differ.
+AI const int8_t *act_qs(const void *a, int64_t b, int q81) {
+  return q81 ? ((const block_q8_1 *)a)[b].qs : ((const block_q8_0 *)a)[b].qs;
+}
+
+AI void gemv32(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, const act_aux *aux, float *y,
+               unpack32_fn unpack, int q81) {
+  int64_t nb = n / QK;
+  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+    rows16 R;
+    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+      __m512i W[8];
+      __m512 D, M;
+      unpack(&R, b, W, &D, &M);
+      __m512i s = dot8(W, act_qs(a, b, q81), q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(aux[b].corr));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(D, _mm512_set1_ps(aux[b].d)), acc);
+      if (q81) accm = _mm512_fmadd_ps(M, _mm512_set1_ps(aux[b].s), accm);
+    }
+    store16(y + r0, _mm512_add_ps(acc, accm), nr - r0, 0);
+  }
+}
+
+// Panel of 32-element blocks: per block W[8], D, M (10 vectors).
+#define P32_VECS 10
+
+AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack) {
+  rows16 R;
+  rows16_init(&R, w, stride, nr);
+  __m512i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+    __m512i W[8];
+    __m512 D, M;
+    unpack(&R, b, W, &D, &M);
+    for (int k = 0; k < 8; k++) _mm512_store_si512(p + k, W[k]);
+    _mm512_store_ps(p + 8, D);
+    _mm512_store_ps(p + 9, M);
+  }
+}
+
+AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, const act_aux *aux,
+                size_t aux_stride, float *y, int64_t ldy, int accum, int q81, const int nc) {
+  __m512 acc[NC], accm[NC];
+  for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm512_setzero_ps();
+  const __m512i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+    __m512i W[8];
+    for (int k = 0; k < 8; k++) W[k] = _mm512_load_si512(p + k);
+    __m512 D = _mm512_load_ps(p + 8), M = _mm512_load_ps(p + 9);
+    for (int c = 0; c < nc; c++) {
+      const act_aux *x = (const act_aux *)((const uint8_t *)aux + (size_t)c * aux_stride) + b;
+      const void *ac = (const uint8_t *)a + (size_t)c * a_stride;
+      __m512i s = dot8(W, act_qs(ac, b, q81), q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(x->corr));
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(D, _mm512_set1_ps(x->d)), acc[c]);
+      if (q81) accm[c] = _mm512_fmadd_ps(M, _mm512_set1_ps(x->s), accm[c]);
+    }
+  }
+  for (int c = 0; c < nc; c++) store16(y + c * ldy, _mm512_add_ps(acc[c], accm[c]), nr, accum);
+}
+
+// Specializes a run body for each activation-row count 1..NC (registers, not memory).
+#define RUN_SWITCH(body, ...)          \
+  switch (nc) {                        \
+  case 1: body(__VA_ARGS__, 1); break; \
+  case 2: body(__VA_ARGS__, 2); break; \
+  case 3: body(__VA_ARGS__, 3); break; \
+  case 4: body(__VA_ARGS__, 4); break; \
+  case 5: body(__VA_ARGS__, 5); break; \
+  case 6: body(__VA_ARGS__, 6); break; \
+  case 7: body(__VA_ARGS__, 7); break; \
+  default: body(__VA_ARGS__, 8); break; \
+  }
+
+#define TYPE32(name, q81, bias)                                                                              \
+  static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
+                          const act_aux *aux, float *y) {                                                    \
+    gemv32(n, w, stride, nr, a, aux, y, unpack_##name, q81);                                                 \
+  }                                                                                                          \
+  static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name);                                                     \
+  }                                                                                                          \
+  static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
+                         size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                         int acc) {                                                                          \
+    (void)w_stride;                                                                                          \
+    RUN_SWITCH(run32_n, w, nr, k0, kn, a, a_stride, aux, aux_stride, y, ldy, acc, q81)                       \
+  }                                                                                                          \
+  static const quant_gemm gemm_##name = {16, NC, KC, q81 ? -1 : bias, (size_t)(KC / QK) * P32_VECS * 64,   \
+                                         pack_##name, run_##name, gemv_##name};
+TYPE32(q4_0, 0, 8)
+TYPE32(q4_1, 1, 0)
+TYPE32(q5_0, 0, 16)
+TYPE32(q5_1, 1, 0)
+TYPE32(q8_0, 0, 128)
+
+// ---- K-quants, 16 rows -------------------------------------------------------------------------
+// A super-block unpacks to a head and four groups of 64 values. Head: SC[j]
+// the int32 scale of sub-block j (16 values), CM[i] the int16 pair (cm[2i],
+// cm[2i+1]) that sub-block activation sums (bsums) are multiplied by, D and DM
+// the float factors: dot = D * sum_j SC[j] * (q . a)_j - DM * sum_j cm[j] * bsum[j],
+// with q unsigned (offsets such as Q6_K's -32 are in cm). A group is 4
+// sub-blocks of 16: W[4q .. 4q+3] holds sub-block J[q].
+typedef struct {
+  __m512i SC[16], CM[8];
+  __m512 D, DM;
+  __m512i X[8];  // type-specific data shared by the groups
+} khead;
+
+// Moves bit `from` of every byte to bit `to` (other bits cleared); from - to <= 5.
+AI __m512i bit_move(__m512i v, int from, int to) {
+  if (from > to) v = _mm512_srli_epi16(v, from - to);
+  else if (to > from) v = _mm512_slli_epi16(v, to - from);
+  return _mm512_and_si512(v, _mm512_set1_epi8((char)(1 << to)));
+}
+
+AI __m512i bits2(__m512i v, int shift) {
+  return _mm512_and_si512(_mm512_srli_epi16(v, shift), _mm512_set1_epi8(3));
+}
+
+AI __m512i low_nib(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0F)); }
+AI __m512i high_nib(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)); }
+
+// Q2_K: scales[16] (scale | min << 4), qs[64], d, dmin.
+AI void head_q2_K(const rows16 *R, size_t off, khead *H) {
+  __m512i S[4];
+  t16x4(R, off, S);
+  for (int j = 0; j < 16; j++) H->SC[j] = _mm512_and_si512(byte_u32(S[j / 4], j % 4), _mm512_set1_epi32(0xF));
+  for (int i = 0; i < 8; i++) H->CM[i] = _mm512_srli_epi16(bytes_u16(S[i / 2], 2 * i % 4, 2 * i % 4 + 1), 4);
+  __m512i dd = gather32(R, off + 80);
+  H->D = half_ps(dd, 0);
+  H->DM = half_ps(dd, 1);
+}
+
+// Q2_K group g: qs[32h + l0 + 0..15], 2-bit fields s = 0..3 -> sub-block 8h + 2s + l0/16.
+AI void group_q2_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+  (void)H;
+  int h = g / 2, l0 = 16 * (g % 2);
+  __m512i T[4];
+  t16x4(R, off + 16 + 32 * h + l0, T);
+  for (int s = 0; s < 4; s++) {
+    J[s] = 8 * h + 2 * s + l0 / 16;
+    for (int k = 0; k < 4; k++) W[4 * s + k] = bits2(T[k], 2 * s);
+  }
+}
+
+// Q3_K: hmask[32], qs[64], scales[12] (6-bit, offset 32), d. The head reads
+// bytes 94..109, which hold the scales and d (and stay inside the block).
+AI void head_q3_K(const rows16 *R, size_t off, khead *H) {
+  __m512i T[4];
+  t16x4(R, off + 94, T);
+  __m512i w0 = _mm512_or_si512(_mm512_srli_epi32(T[0], 16), _mm512_slli_epi32(T[1], 16));
+  __m512i w1 = _mm512_or_si512(_mm512_srli_epi32(T[1], 16), _mm512_slli_epi32(T[2], 16));
+  __m512i w2 = _mm512_or_si512(_mm512_srli_epi32(T[2], 16), _mm512_slli_epi32(T[3], 16));
+  const __m512i m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+  __m512i s[4];
+  s[0] = _mm512_or_si512(_mm512_and_si512(w0, m4), _mm512_slli_epi32(_mm512_and_si512(w2, m2), 4));
+  s[1] = _mm512_or_si512(_mm512_and_si512(w1, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w2, 2), m2), 4));
+  s[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w0, 4), m4),
+                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w2, 4), m2), 4));
+  s[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w1, 4), m4),
+                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(w2, 6), m2), 4));
+  for (int j = 0; j < 16; j++) H->SC[j] = _mm512_sub_epi32(byte_u32(s[j / 4], j % 4), _mm512_set1_epi32(32));
+  // values are u - 4 (u = 3 bits): cm = 4 * scale
+  for (int i = 0; i < 8; i++)
+    H->CM[i] = _mm512_slli_epi16(_mm512_sub_epi16(bytes_u16(s[i / 2], 2 * i % 4, 2 * i % 4 + 1), _mm512_set1_epi16(32)), 2);
+  H->D = H->DM = half_ps(T[3], 1);
+}
+
+AI void group_q3_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+  (void)H;
+  int h = g / 2, l0 = 16 * (g % 2);
+  __m512i T[4], M[4];
+  t16x4(R, off + 32 + 32 * h + l0, T);
+  t16x4(R, off + l0, M);
+  for (int s = 0; s < 4; s++) {
+    J[s] = 8 * h + 2 * s + l0 / 16;
+    for (int k = 0; k < 4; k++) W[4 * s + k] = _mm512_or_si512(bits2(T[k], 2 * s), bit_move(M[k], 4 * h + s, 2));
+  }
+}
+
+// Q4_K / Q5_K: d, dmin, scales[12] (8 x 6-bit scale and min).
+AI void head_q45_K(const rows16 *R, size_t off, khead *H) {
+  __m512i T[4];
+  t16x4(R, off, T);
+  H->D = half_ps(T[0], 0);
+  H->DM = half_ps(T[0], 1);
+  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+  __m512i sc_lo = _mm512_and_si512(T[1], m6), mn_lo = _mm512_and_si512(T[2], m6);
+  __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(T[3], m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(T[1], 6), m2), 4));
+  __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(T[3], 4), m4),
+                                  _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(T[2], 6), m2), 4));
+  for (int j = 0; j < 16; j++) H->SC[j] = byte_u32(j < 8 ? sc_lo : sc_hi, (j / 2) % 4);
+  for (int i = 0; i < 8; i++) H->CM[i] = bytes_u16(i < 4 ? mn_lo : mn_hi, i % 4, i % 4);
+}
+
+AI void head_q4_K(const rows16 *R, size_t off, khead *H) { head_q45_K(R, off, H); }
+
+// Q4_K group g: qs[32g .. 32g+32): low nibbles are values 64g + 0..31, high 64g + 32..63.
+AI void group_q4_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+  (void)H;
+  __m512i A[4], B[4];
+  t16x4(R, off + 16 + 32 * g, A);
+  t16x4(R, off + 32 + 32 * g, B);
+  for (int k = 0; k < 4; k++) {
+    W[k] = low_nib(A[k]);
+    W[4 + k] = low_nib(B[k]);
+    W[8 + k] = high_nib(A[k]);
+    W[12 + k] = high_nib(B[k]);
+  }
+  J[0] = 4 * g, J[1] = 4 * g + 1, J[2] = 4 * g + 2, J[3] = 4 * g + 3;
+}
+
+AI void head_q5_K(const rows16 *R, size_t off, khead *H) {
+  head_q45_K(R, off, H);
+  t16x4(R, off + 16, H->X);      // qh[0..16)
+  t16x4(R, off + 32, H->X + 4);  // qh[16..32)
+}
+
+// As Q4_K; the 5th bit of value 64g + l is bit 2g of qh[l], of 64g + 32 + l bit 2g + 1.
+AI void group_q5_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+  __m512i A[4], B[4];
+  t16x4(R, off + 48 + 32 * g, A);
+  t16x4(R, off + 64 + 32 * g, B);
+  for (int k = 0; k < 4; k++) {
+    W[k] = _mm512_or_si512(low_nib(A[k]), bit_move(H->X[k], 2 * g, 4));
+    W[4 + k] = _mm512_or_si512(low_nib(B[k]), bit_move(H->X[4 + k], 2 * g, 4));
+    W[8 + k] = _mm512_or_si512(high_nib(A[k]), bit_move(H->X[k], 2 * g + 1, 4));
+    W[12 + k] = _mm512_or_si512(high_nib(B[k]), bit_move(H->X[4 + k], 2 * g + 1, 4));
+  }
+  J[0] = 4 * g, J[1] = 4 * g + 1, J[2] = 4 * g + 2, J[3] = 4 * g + 3;
+}
+
+// Q6_K: ql[128], qh[64], scales[16] (int8), d; values u - 32 with u 6-bit.
+AI void head_q6_K(const rows16 *R, size_t off, khead *H) {
+  __m512i S[4];
+  t16x4(R, off + 192, S);
+  for (int j = 0; j < 16; j++)
+    H->SC[j] = _mm512_srai_epi32(_mm512_shuffle_epi8(S[j / 4], dword_shuffle(-1, -1, -1, j % 4)), 24);
+  for (int i = 0; i < 8; i++)  // cm = 32 * scale: the byte in an int16's high half, shifted down by 3
+    H->CM[i] = _mm512_srai_epi16(_mm512_shuffle_epi8(S[i / 2], dword_shuffle(-1, 2 * i % 4, -1, 2 * i % 4 + 1)), 3);
+  H->D = H->DM = half_ps(gather32(R, off + 206), 1);
+}
+
+// Q6_K group g = (h, l0): values 128h + 32s + l0 + 0..15 -> sub-block 8h + 2s + l0/16.
+AI void group_q6_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+  (void)H;
+  int h = g / 2, l0 = 16 * (g % 2);
+  __m512i L0[4], L1[4], Q[4];
+  t16x4(R, off + 64 * h + l0, L0);
+  t16x4(R, off + 64 * h + 32 + l0, L1);
+  t16x4(R, off + 128 + 32 * h + l0, Q);
+  const __m512i m30 = _mm512_set1_epi8(0x30);
+  for (int k = 0; k < 4; k++) {
+    W[k] = _mm512_or_si512(low_nib(L0[k]), _mm512_and_si512(_mm512_slli_epi16(Q[k], 4), m30));
+    W[4 + k] = _mm512_or_si512(low_nib(L1[k]), _mm512_and_si512(_mm512_slli_epi16(Q[k], 2), m30));
+    W[8 + k] = _mm512_or_si512(high_nib(L0[k]), _mm512_and_si512(Q[k], m30));
+    W[12 + k] = _mm512_or_si512(high_nib(L1[k]), _mm512_and_si512(_mm512_srli_epi16(Q[k], 2), m30));
+  }
+  for (int s = 0; s < 4; s++) J[s] = 8 * h + 2 * s + l0 / 16;
+}
+
+typedef void (*khead_fn)(const rows16 *R, size_t off, khead *H);
+typedef void (*kgroup_fn)(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]);
+
+// Sub-block products: the int32 sum of q . a over 16 values.
+AI __m512i dot4(const __m512i *W, const int8_t *qs) {
+  __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], bcast32(qs));
+  __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[2], bcast32(qs + 8));
+  s0 = _mm512_dpbusd_epi32(s0, W[1], bcast32(qs + 4));
+  s1 = _mm512_dpbusd_epi32(s1, W[3], bcast32(qs + 12));
+  return _mm512_add_epi32(s0, s1);
+}
+
+AI __m512i kmins(const __m512i CM[8], const block_q8_K *y) {
+  __m512i m = _mm512_setzero_si512();
+  for (int i = 0; i < 8; i++) m = _mm512_dpwssd_epi32(m, CM[i], bcast32(y->bsums + 2 * i));
+  return m;
+}
+
+AI __m512 kfinish(__m512 acc, __m512 D, __m512 DM, __m512i isum, __m512i msum, float yd) {
+  __m512 f = _mm512_fmsub_ps(D, _mm512_cvtepi32_ps(isum), _mm512_mul_ps(DM, _mm512_cvtepi32_ps(msum)));
+  return _mm512_fmadd_ps(f, _mm512_set1_ps(yd), acc);
+}
+
+#define FOR_GROUPS(X) X(0) X(1) X(2) X(3)
+
+AI void gemvK(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, float *y, size_t bytes,
+              khead_fn head, kgroup_fn group) {
+  const block_q8_K *x = a;
+  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+    rows16 R;
+    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+      size_t off = (size_t)b * bytes;
+      khead H;
+      head(&R, off, &H);
+      __m512i isum = _mm512_setzero_si512();
+#define GROUP(g)                                                                           \
+  {                                                                                        \
+    __m512i W[16];                                                                         \
+    int J[4];                                                                              \
+    group(&R, off, &H, g, W, J);                                                           \
+    for (int q = 0; q < 4; q++)                                                            \
+      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot4(W + 4 * q, x[b].qs + 16 * J[q]), H.SC[J[q]])); \
+  }
+      FOR_GROUPS(GROUP)
+#undef GROUP
+      acc = kfinish(acc, H.D, H.DM, isum, kmins(H.CM, &x[b]), x[b].d);
+    }
+    store16(y + r0, acc, nr - r0, 0);
+  }
+}
+
+// K panel per super-block: W[64] (sub-block j at 4j), SC[16], CM[8], D, DM.
+#define PK_VECS 90
+
+AI void packK(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head,
+              kgroup_fn group) {
+  rows16 R;
+  rows16_init(&R, w, stride, nr);
+  __m512i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK_VECS) {
+    size_t off = (size_t)b * bytes;
+    khead H;
+    head(&R, off, &H);
+#define GROUP(g)                                                                             \
+  {                                                                                          \
+    __m512i W[16];                                                                           \
+    int J[4];                                                                                \
+    group(&R, off, &H, g, W, J);                                                             \
+    for (int q = 0; q < 4; q++)                                                              \
+      for (int k = 0; k < 4; k++) _mm512_store_si512(p + 4 * J[q] + k, W[4 * q + k]);        \
+  }
+    FOR_GROUPS(GROUP)
+#undef GROUP
+    for (int j = 0; j < 16; j++) _mm512_store_si512(p + 64 + j, H.SC[j]);
+    for (int i = 0; i < 8; i++) _mm512_store_si512(p + 80 + i, H.CM[i]);
+    _mm512_store_ps(p + 88, H.D);
+    _mm512_store_ps(p + 89, H.DM);
+  }
+}
+
+AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y, int64_t ldy,
+               int accum, const int nc) {
+  __m512 acc[NC];
+  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  const __m512i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK_VECS) {
+    __m512i isum[NC];
+    for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+    for (int j = 0; j < 16; j++) {
+      __m512i W[4] = {_mm512_load_si512(p + 4 * j), _mm512_load_si512(p + 4 * j + 1), _mm512_load_si512(p + 4 * j + 2),
+                      _mm512_load_si512(p + 4 * j + 3)};
+      __m512i sc = _mm512_load_si512(p + 64 + j);
+      for (int c = 0; c < nc; c++) {
+        const int8_t *qs = ((const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride))[b].qs + 16 * j;
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W[0], bcast32(qs));
+        s = _mm512_dpbusd_epi32(s, W[1], bcast32(qs + 4));
+        s = _mm512_dpbusd_epi32(s, W[2], bcast32(qs + 8));
+        s = _mm512_dpbusd_epi32(s, W[3], bcast32(qs + 12));
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(s, sc));
+      }
+    }
+    __m512 D = _mm512_load_ps(p + 88), DM = _mm512_load_ps(p + 89);
+    for (int c = 0; c < nc; c++) {
+      const block_q8_K *x = (const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride) + b;
+      acc[c] = kfinish(acc[c], D, DM, isum[c], kmins((const __m512i *)(p + 80), x), x->d);
+    }
+  }
+  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
+}
+
+#define TYPEK(name)                                                                                          \
+  static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
+                          const act_aux *aux, float *y) {                                                    \
+    (void)aux;                                                                                               \
+    gemvK(n, w, stride, nr, a, y, sizeof(block_##name), head_##name, group_##name);                          \
+  }                                                                                                          \
+  static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
+    packK(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                    \
+  }                                                                                                          \
+  static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
+                         size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                         int acc) {                                                                          \
+    (void)w_stride, (void)aux, (void)aux_stride;                                                             \
+    RUN_SWITCH(runK_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                              \
+  }                                                                                                          \
+  static const quant_gemm gemm_##name = {16, NC, KC, 0, (size_t)(KC / QK_K) * PK_VECS * 64, pack_##name,     \
+                                         run_##name, gemv_##name};
+TYPEK(q2_K)
+TYPEK(q3_K)
+TYPEK(q4_K)
+TYPEK(q5_K)
+TYPEK(q6_K)
+
+// ---- float types -------------------------------------------------------------------------------
+// Panel: the 16 rows' values as float, transposed (vector k = element k of
+// every row); run: each activation element (as float) broadcast against it.
+
+AI __m512 load_fp(const void *p, uint32_t type, __mmask16 m) {
+  if (type == T_F32) return _mm512_maskz_loadu_ps(m, p);
+  __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  if (type == T_F16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+AI void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+    u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+    u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+    u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+  }
+  // u[4g + e] holds column e + 4L (128-bit lane L) of rows 4g..4g+3
+  for (int e = 0; e < 4; e++) {
+    __m512 v = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88), w = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+    r[e] = _mm512_shuffle_f32x4(v, v2, 0x88);
+    r[e + 8] = _mm512_shuffle_f32x4(v, v2, 0xDD);
+    r[e + 4] = _mm512_shuffle_f32x4(w, w2, 0x88);
+    r[e + 12] = _mm512_shuffle_f32x4(w, w2, 0xDD);
+  }
+}
+
+AI void packF(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, uint32_t type) {
+  rows16 R;
+  rows16_init(&R, w, stride, nr);
+  size_t es = type == T_F32 ? 4 : 2;
+  float *p = panel;
+  for (int64_t k = k0; k < k0 + kn; k += 16, p += 256) {
+    int64_t left = k0 + kn - k;
+    __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+    __m512 r[16];
+    for (int i = 0; i < 16; i++) r[i] = load_fp(R.r[i] + (size_t)k * es, type, m);
+    transpose16(r);
+    for (int i = 0; i < 16; i++) _mm512_store_ps(p + 16 * i, r[i]);
+  }
+}
+
+AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
+               int64_t ldy, int accum, uint32_t type, const int nc) {
+  _Alignas(64) float buf[NC][KCF];
+  const float *x[NC];
+  size_t es = type == T_F32 ? 4 : 2;
+  for (int c = 0; c < nc; c++) {
+    const uint8_t *row = (const uint8_t *)a + (size_t)c * a_stride + (size_t)k0 * es;
+    if (type == T_F32) {
+      x[c] = (const float *)row;
+      continue;
+    }
+    for (int64_t k = 0; k < kn; k += 16) {
+      int64_t left = kn - k;
+      __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+      _mm512_store_ps(buf[c] + k, load_fp(row + (size_t)k * 2, type, m));
+    }
+    x[c] = buf[c];
+  }
+  __m512 acc[NC];
+  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  const float *p = panel;
+  for (int64_t k = 0; k < kn; k++, p += 16) {
+    __m512 wv = _mm512_load_ps(p);
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[c][k]), acc[c]);
+  }
+  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
+}
+
+#define TYPEF(name, tid)                                                                                     \
+  static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
+    packF(w, stride, nr, k0, kn, panel, tid);                                                                \
+  }                                                                                                          \
+  static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
+                         size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                         int acc) {                                                                          \
+    (void)w_stride, (void)aux, (void)aux_stride;                                                             \
+    RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc, tid)                                         \
+  }                                                                                                          \
+  static const quant_gemm gemm_##name = {16, NC, KCF, 0, (size_t)KCF * 64, pack_##name, run_##name, NULL};
+TYPEF(f32, T_F32)
+TYPEF(f16, T_F16)
+TYPEF(bf16, T_BF16)
+
+static inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+#define FLOAT_DOT(name, tid)                                                                   \
+  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {            \
+    size_t es = tid == T_F32 ? 4 : 2;                                                          \
+    const uint8_t *x = w, *y = a;                                                              \
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                                \
+    int64_t i = 0;                                                                             \
+    for (; i + 64 <= n; i += 64) {                                                             \
+      s0 = _mm512_fmadd_ps(load_fp(x + i * es, tid, 0xffff), load_fp(y + i * es, tid, 0xffff), s0); \
+      s1 = _mm512_fmadd_ps(load_fp(x + (i + 16) * es, tid, 0xffff), load_fp(y + (i + 16) * es, tid, 0xffff), s1); \
+      s2 = _mm512_fmadd_ps(load_fp(x + (i + 32) * es, tid, 0xffff), load_fp(y + (i + 32) * es, tid, 0xffff), s2); \
+      s3 = _mm512_fmadd_ps(load_fp(x + (i + 48) * es, tid, 0xffff), load_fp(y + (i + 48) * es, tid, 0xffff), s3); \
+    }                                                                                          \
+    for (; i < n; i += 16) {                                                                   \
+      __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);         \
+      s0 = _mm512_fmadd_ps(load_fp(x + i * es, tid, m), load_fp(y + i * es, tid, m), s0);       \
+    }                                                                                          \
+    *out = hsum(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));                  \
+  }
+FLOAT_DOT(f32, T_F32)
+FLOAT_DOT(f16, T_F16)
+FLOAT_DOT(bf16, T_BF16)
+
+// ---- per-row dot products, 32-element types -------------------------------------------------------
+// Two blocks per vector: 32 unsigned weight bytes each (value + bias), the
+// bias taken back out through the activations' sum (vpdpbusd with bias bytes).
+
+AI __m256i nibbles256(const uint8_t *qs) {
+  __m128i q = load128(qs);
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+AI __m256i high_bits256(const uint8_t *qh4) {  // bit j of qh -> 0x10 in byte j
+  uint32_t x;
+  memcpy(&x, qh4, 4);
+  __mmask32 m = (__mmask32)x;
+  return _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
+}
+
+AI __m256i blk_u8(const void *x, uint32_t type) {
+  switch (type) {
+  case T_Q4_0: return nibbles256(((const block_q4_0 *)x)->qs);
+  case T_Q4_1: return nibbles256(((const block_q4_1 *)x)->qs);
+  case T_Q5_0: return _mm256_or_si256(nibbles256(((const block_q5_0 *)x)->qs), high_bits256(((const block_q5_0 *)x)->qh));
+  case T_Q5_1: return _mm256_or_si256(nibbles256(((const block_q5_1 *)x)->qs), high_bits256(((const block_q5_1 *)x)->qh));
+  default: return _mm256_xor_si256(load256(((const block_q8_0 *)x)->qs), _mm256_set1_epi8((char)0x80));
+  }
+}
+
+AI void vd32(int64_t n, float *out, const void *w, const void *a, uint32_t type, size_t wb, int bias, int q81) {
+  const uint8_t *x = w, *y = a;
+  size_t ab = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0), aq = q81 ? 4 : 2;
+  const __m512i vbias = _mm512_set1_epi8((char)bias);
+  __m512 acc = _mm512_setzero_ps();
+  float summs = 0;
+  int64_t nb = n / QK, b = 0;
+  for (; b < nb; b += 2) {
+    const uint8_t *x0 = x + (size_t)b * wb, *y0 = y + (size_t)b * ab;
+    int two = b + 1 < nb;
+    const uint8_t *x1 = two ? x0 + wb : x0, *y1 = two ? y0 + ab : y0;
+    __m512i W = _mm512_inserti64x4(_mm512_castsi256_si512(blk_u8(x0, type)), blk_u8(x1, type), 1);
+    __m512i A = _mm512_inserti64x4(_mm512_castsi256_si512(load256(y0 + aq)), load256(y1 + aq), 1);
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W, A);
+    if (bias) s = _mm512_sub_epi32(s, _mm512_dpbusd_epi32(_mm512_setzero_si512(), vbias, A));
+    uint16_t d0, d1, e0, e1;
+    memcpy(&d0, x0, 2), memcpy(&d1, x1, 2), memcpy(&e0, y0, 2), memcpy(&e1, y1, 2);
+    float s0 = h2f(d0) * h2f(e0), s1 = two ? h2f(d1) * h2f(e1) : 0.0f;
+    __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
+    if (q81) {
+      uint16_t m0, m1, t0, t1;
+      memcpy(&m0, x0 + 2, 2), memcpy(&m1, x1 + 2, 2), memcpy(&t0, y0 + 2, 2), memcpy(&t1, y1 + 2, 2);
+      summs += h2f(m0) * h2f(t0) + (two ? h2f(m1) * h2f(t1) : 0.0f);
+    }
+  }
+  *out = hsum(acc) + summs;
+}
+
+static void vec_dot_q4_0(int64_t n, float *o, const void *w, const void *a) { vd32(n, o, w, a, T_Q4_0, 18, 8, 0); }
+static void vec_dot_q4_1(int64_t n, float *o, const void *w, const void *a) { vd32(n, o, w, a, T_Q4_1, 20, 0, 1); }
+static void vec_dot_q5_0(int64_t n, float *o, const void *w, const void *a) { vd32(n, o, w, a, T_Q5_0, 22, 16, 0); }
+static void vec_dot_q5_1(int64_t n, float *o, const void *w, const void *a) { vd32(n, o, w, a, T_Q5_1, 24, 0, 1); }
+static void vec_dot_q8_0(int64_t n, float *o, const void *w, const void *a) { vd32(n, o, w, a, T_Q8_0, 34, 128, 0); }
+
+// ---- per-row dot products, K-quants ----------------------------------------------------------------
+// 64 values per vector: maddubs (unsigned weights x activations -> int16
+// pairs, no saturation for these ranges), then vpdpwssd with each sub-block's
+// scale as int16; mins and offsets through bsums, in scalar code.
+
+// int16 scales for 4 sub-blocks of 16: s[j0], s[j0+1], s[j0+2], s[j0+3], 8 each (s: 16 bytes).
+AI __m512i scales4(__m128i s, int j0, int is_signed) {
+  __m256i both = _mm256_broadcastsi128_si256(s);
+  __m256i idx = _mm256_setr_epi64x((long long)(0x0101010101010101ull * (uint64_t)j0),
+                                   (long long)(0x0101010101010101ull * (uint64_t)(j0 + 1)),
+                                   (long long)(0x0101010101010101ull * (uint64_t)(j0 + 2)),
+                                   (long long)(0x0101010101010101ull * (uint64_t)(j0 + 3)));
+  __m256i b = _mm256_shuffle_epi8(both, idx);
+  return is_signed ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b);
+}
+
+AI __m512i pair512(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+AI __m512i kstep(__m512i isum, __m512i w, const int8_t *qs, __m512i sc) {
+  return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w, load512(qs)), sc);
+}
+
+AI int bsum_dot(const int8_t *s, const int16_t *bsums, int is_signed) {
+  int m = 0;
+  for (int j = 0; j < 16; j++) m += (is_signed ? s[j] : (int)(uint8_t)s[j]) * bsums[j];
+  return m;
+}
+
+static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q2_K *x = w;
+  const block_q8_K *y = a;
+  __m512 acc = _mm512_setzero_ps();
+  float summs = 0;
+  const __m256i m3 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    int8_t sc[16], mn[16];
+    for (int j = 0; j < 16; j++) sc[j] = (int8_t)(x[b].scales[j] & 0xF), mn[j] = (int8_t)(x[b].scales[j] >> 4);
+    __m128i s = load128(sc);
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+      __m256i q = load256(x[b].qs + 32 * h);
+      __m256i u0 = _mm256_and_si256(q, m3), u1 = _mm256_and_si256(_mm256_srli_epi16(q, 2), m3);
+      __m256i u2 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m3), u3 = _mm256_and_si256(_mm256_srli_epi16(q, 6), m3);
+      isum = kstep(isum, pair512(u0, u1), y[b].qs + 128 * h, scales4(s, 8 * h, 0));
+      isum = kstep(isum, pair512(u2, u3), y[b].qs + 128 * h + 64, scales4(s, 8 * h + 4, 0));
+    }
+    float d = y[b].d * h2f(x[b].d);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
+    summs += y[b].d * h2f(x[b].dmin) * (float)bsum_dot(mn, y[b].bsums, 0);
+  }
+  *out = hsum(acc) - summs;
+}
+
+static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q3_K *x = w;
+  const block_q8_K *y = a;
+  __m512 acc = _mm512_setzero_ps();
+  float summs = 0;
+  const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    int8_t sc[16];
+    for (int j = 0; j < 16; j++) sc[j] = (int8_t)quant_k3_scale(j, x[b].scales);
+    __m128i s = load128(sc);
+    __m256i hm = load256(x[b].hmask);
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+      __m256i q = load256(x[b].qs + 32 * h), u[4];
+      for (int k = 0; k < 4; k++) {
+        __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), m3);
+        __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1), 2);
+        u[k] = _mm256_or_si256(lo, hb);
+      }
+      isum = kstep(isum, pair512(u[0], u[1]), y[b].qs + 128 * h, scales4(s, 8 * h, 1));
+      isum = kstep(isum, pair512(u[2], u[3]), y[b].qs + 128 * h + 64, scales4(s, 8 * h + 4, 1));
+    }
+    float d = y[b].d * h2f(x[b].d);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
+    summs += d * (float)(4 * bsum_dot(sc, y[b].bsums, 1));
+  }
+  *out = hsum(acc) - summs;
+}
+
+// Q4_K / Q5_K scales doubled per 16 (sc) and mins per 16 (mn).
+AI void k45_scales(const uint8_t *scales, int8_t sc[16], int8_t mn[16]) {
+  for (int j = 0; j < 8; j++) {
+    uint8_t s, m;
+    quant_k4_scale_min(j, scales, &s, &m);
+    sc[2 * j] = sc[2 * j + 1] = (int8_t)s;
+    mn[2 * j] = mn[2 * j + 1] = (int8_t)m;
+  }
+}
+
+AI void vd45(int64_t n, float *out, const void *w, const void *a, int five) {
+  const block_q8_K *y = a;
+  size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+  __m512 acc = _mm512_setzero_ps();
+  float summs = 0;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    const uint8_t *blk = (const uint8_t *)w + (size_t)b * bytes;
+    uint16_t dh, mh;
+    memcpy(&dh, blk, 2), memcpy(&mh, blk + 2, 2);
+    int8_t sc[16], mn[16];
+    k45_scales(blk + 4, sc, mn);
+    __m128i s = load128(sc);
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    __m256i qh = five ? load256(blk + 16) : _mm256_setzero_si256();
+    __m512i isum = _mm512_setzero_si512();
+    for (int c = 0; c < 4; c++) {
+      __m256i q = load256(qs + 32 * c);
+      __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if (five) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4));
+      }
+      isum = kstep(isum, pair512(lo, hi), y[b].qs + 64 * c, scales4(s, 4 * c, 0));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(y[b].d * h2f(dh)), _mm512_cvtepi32_ps(isum), acc);
+    summs += y[b].d * h2f(mh) * (float)bsum_dot(mn, y[b].bsums, 0);
+  }
+  *out = hsum(acc) - summs;
+}
+
+static void vec_dot_q4_K(int64_t n, float *o, const void *w, const void *a) { vd45(n, o, w, a, 0); }
+static void vec_dot_q5_K(int64_t n, float *o, const void *w, const void *a) { vd45(n, o, w, a, 1); }
+
+static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
+  const block_q6_K *x = w;
+  const block_q8_K *y = a;
+  __m512 acc = _mm512_setzero_ps();
+  float summs = 0;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    __m128i s = load128(x[b].scales);
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+      __m256i l0 = load256(x[b].ql + 64 * h), l1 = load256(x[b].ql + 64 * h + 32), qh = load256(x[b].qh + 32 * h);
+      __m256i u0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+      __m256i u1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+      __m256i u2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+      __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+      isum = kstep(isum, pair512(u0, u1), y[b].qs + 128 * h, scales4(s, 8 * h, 1));
+      isum = kstep(isum, pair512(u2, u3), y[b].qs + 128 * h + 64, scales4(s, 8 * h + 4, 1));
+    }
+    float d = y[b].d * h2f(x[b].d);
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
+    summs += d * (float)(32 * bsum_dot(x[b].scales, y[b].bsums, 1));
+  }
+  *out = hsum(acc) - summs;
+}
+
+// ---- table ---------------------------------------------------------------------------------------------
+
+void quant_avx512_table(quant_kernels *t) {
+  t[T_F32] = (quant_kernels){NULL, NULL, vec_dot_f32, &gemm_f32};
+  t[T_F16] = (quant_kernels){NULL, NULL, vec_dot_f16, &gemm_f16};
+  t[T_BF16] = (quant_kernels){NULL, NULL, vec_dot_bf16, &gemm_bf16};
+  t[T_Q4_0] = (quant_kernels){NULL, NULL, vec_dot_q4_0, &gemm_q4_0};
+  t[T_Q4_1] = (quant_kernels){NULL, NULL, vec_dot_q4_1, &gemm_q4_1};
+  t[T_Q5_0] = (quant_kernels){NULL, NULL, vec_dot_q5_0, &gemm_q5_0};
+  t[T_Q5_1] = (quant_kernels){NULL, NULL, vec_dot_q5_1, &gemm_q5_1};
+  t[T_Q8_0] = (quant_kernels){NULL, NULL, vec_dot_q8_0, &gemm_q8_0};
+  t[T_Q2_K] = (quant_kernels){NULL, NULL, vec_dot_q2_K, &gemm_q2_K};
+  t[T_Q3_K] = (quant_kernels){NULL, NULL, vec_dot_q3_K, &gemm_q3_K};
+  t[T_Q4_K] = (quant_kernels){NULL, NULL, vec_dot_q4_K, &gemm_q4_K};
+  t[T_Q5_K] = (quant_kernels){NULL, NULL, vec_dot_q5_K, &gemm_q5_K};
+  t[T_Q6_K] = (quant_kernels){NULL, NULL, vec_dot_q6_K, &gemm_q6_K};
+}

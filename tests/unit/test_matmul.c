@@ -74,13 +74,47 @@ static void naive(const shape *s, const uint8_t *w, const float *wf, const float
   free(tmp);
 }
 
-static void check_shape(const shape *s, pool **pools) {
+// Offsets of the fp16 scale fields in a block (-1: none), for random blocks.
+static void scale_fields(uint32_t type, int off[2]) {
+  off[0] = off[1] = -1;
+  switch (type) {
+  case T_Q4_0: case T_Q5_0: case T_Q8_0: off[0] = 0; break;
+  case T_Q4_1: case T_Q5_1: case T_Q4_K: case T_Q5_K: off[0] = 0, off[1] = 2; break;
+  case T_Q2_K: off[0] = 80, off[1] = 82; break;
+  case T_Q3_K: off[0] = 108; break;
+  case T_Q6_K: off[0] = 208; break;
+  default: break;
+  }
+}
+
+// A weight row: quantized normal data, or (random_bits) random block bytes
+// with small random scales, which reach bit patterns a quantizer may not.
+static void make_row(uint32_t type, int64_t n, int random_bits, uint8_t *row, float *src) {
+  for (int64_t i = 0; i < n; i++) src[i] = rnd_normal() * 0.05f;
+  quant_quantize_at(type, SIMD_SCALAR)(src, row, n);
+  if (!random_bits || type_block_size(type) == 1) return;
+  size_t bytes = type_row_bytes(type, n), bb = type_block_bytes(type);
+  int off[2];
+  scale_fields(type, off);
+  for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)(rnd_normal() * 1000.0f);
+  for (size_t b = 0; b < bytes; b += bb)
+    for (int f = 0; f < 2; f++)
+      if (off[f] >= 0) {
+        uint16_t h = fp16_from_fp32(rnd_normal() * 0.002f);
+        memcpy(row + b + off[f], &h, 2);
+      }
+  if (type == T_Q8_0)  // signed weights stay in -127..127 like the quantizer writes them
+    for (size_t b = 0; b < bytes; b += bb)
+      for (int j = 2; j < 34; j++)
+        if (row[b + j] == 0x80) row[b + j] = 0x81;
+}
+
+static void check_shape(const shape *s, pool **pools, int random_bits) {
   size_t rb = type_row_bytes(s->type, s->n_in);
   uint8_t *w = malloc(rb * (size_t)s->n_out);
   float *wf = malloc((size_t)(s->n_in * s->n_out) * sizeof *wf), *src = malloc((size_t)s->n_in * sizeof *src);
   for (int64_t o = 0; o < s->n_out; o++) {
-    for (int64_t i = 0; i < s->n_in; i++) src[i] = rnd_normal() * 0.05f;
-    quant_quantize_at(s->type, SIMD_SCALAR)(src, w + (size_t)o * rb, s->n_in);
+    make_row(s->type, s->n_in, random_bits, w + (size_t)o * rb, src);
     quant_dequant_at(s->type, SIMD_SCALAR)(w + (size_t)o * rb, wf + o * s->n_in, s->n_in);
   }
   mm_weight mw = {.type = s->type, .n_in = s->n_in, .n_out = s->n_out, .data = w, .row_bytes = rb};
@@ -143,8 +177,9 @@ int main(void) {
     // longer than one packing K-chunk; n_out odd and not a multiple of a tile.
     shape a = {types[i], bs == 256 ? 512 : 96, 37};
     shape b = {types[i], bs == 256 ? 2560 : 2336, 19};
-    check_shape(&a, pools);
-    check_shape(&b, pools);
+    check_shape(&a, pools, 0);
+    check_shape(&b, pools, 0);
+    check_shape(&a, pools, 1);
   }
   pool_free(pools[0]);
   pool_free(pools[1]);

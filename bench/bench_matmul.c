@@ -1,0 +1,72 @@
+// bench_matmul: times matmul for one weight type and shape.
+//
+//   gcc -O2 -Isrc bench/bench_matmul.c build/libllmux.a -lm -lpthread -o build/bench_matmul
+//   build/bench_matmul TYPE N_OUT N_IN N_TOKENS THREADS [SECONDS]
+//   e.g. build/bench_matmul q4_0 4864 896 1 2
+//
+// With one token it reports the weight bytes streamed per second; the weights
+// are replicated to span 256 MiB so that each call reads them from memory, not
+// from the last-level cache (as in a real model, whose layers do not fit).
+// With more tokens it reports GFLOP/s (2 * n_out * n_in * n_tokens per call)
+// on one cache-resident copy. LLMUX_SIMD=avx2|scalar lowers the SIMD level.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/threadpool.h"
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "ops/types.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint32_t parse_type(const char *s) {
+  for (uint32_t t = 0; t < T_COUNT; t++)
+    if (type_name(t) && !strcasecmp(type_name(t), s)) return t;
+  fprintf(stderr, "unknown type %s\n", s);
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s TYPE N_OUT N_IN N_TOKENS THREADS [SECONDS]\n", argv[0]);
+    return 2;
+  }
+  uint32_t type = parse_type(argv[1]);
+  int64_t n_out = atoll(argv[2]), n_in = atoll(argv[3]), nt = atoll(argv[4]);
+  int threads = atoi(argv[5]);
+  double seconds = argc > 6 ? atof(argv[6]) : 1.0;
+  size_t rb = type_row_bytes(type, n_in), mat = rb * (size_t)n_out;
+  int copies = nt == 1 ? (int)((256u << 20) / mat) + 1 : 1;
+  uint8_t *w = aligned_alloc(64, (mat * (size_t)copies + 63) / 64 * 64);
+  float *row = malloc((size_t)n_in * sizeof *row);
+  for (int64_t r = 0; r < n_out; r++) {
+    for (int64_t i = 0; i < n_in; i++) row[i] = (float)((r * 31 + i * 17) % 97) / 97.0f - 0.5f;
+    quant_quantize(type)(row, w + (size_t)r * rb, n_in);
+  }
+  for (int c = 1; c < copies; c++) memcpy(w + (size_t)c * mat, w, mat);
+  float *x = malloc((size_t)(n_in * nt) * sizeof *x), *y = malloc((size_t)(n_out * nt) * sizeof *y);
+  for (int64_t i = 0; i < n_in * nt; i++) x[i] = (float)(i % 13) / 13.0f - 0.5f;
+  void *scratch = malloc(matmul_scratch_bytes(type, n_in, nt));
+  pool *p = pool_new(threads);
+  mm_weight mw = {.type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
+  long calls = 0;
+  double t0 = now(), t;
+  do {
+    mw.data = w + (size_t)(calls % copies) * mat;
+    matmul(p, &mw, x, n_in, nt, y, n_out, scratch);
+    calls++;
+    t = now() - t0;
+  } while (t < seconds);
+  double per = t / (double)calls;
+  printf("%-5s %5lld x %5lld  tokens %3lld  threads %d  simd %-6s %8.1f us/call  %6.1f GB/s  %7.1f GFLOP/s\n",
+         type_name(type), (long long)n_out, (long long)n_in, (long long)nt, threads, cpu_simd_name(cpu_simd_level()),
+         per * 1e6, (double)mat / per / 1e9, 2.0 * (double)(n_out * n_in * nt) / per / 1e9);
+  pool_free(p);
+  return 0;
+}
