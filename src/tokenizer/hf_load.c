@@ -6,6 +6,8 @@
 //   encoder.json + vocab.bpe (GPT-2 layout) with a tokenizer.ggml.pre name.
 // Only byte-level BPE is accepted: SentencePiece-style tokenizer.json files
 // (Metaspace, byte_fallback) are refused with a clear error.
+// The big members (vocab, merges, encoder.json) go through json_scan.c in
+// place; jansson parses only the small ones (added tokens, pre-tokenizer...).
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,85 +43,154 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-// Parsed from memory: jansson's file reader goes a byte at a time through stdio.
-static json_t *load_json(const char *path) {
-  size_t len;
-  char *buf = read_file(path, &len);
-  if (!buf) return NULL;
-  json_error_t je;
-  json_t *j = json_loadb(buf, len, JSON_ALLOW_NUL, &je);
-  if (!j) err_set("tokenizer: %s:%d: %s", path, je.line, je.text);
-  free(buf);
-  return j;
-}
+// ---- the big members, scanned in place
 
-// ---- shared: vocabulary object, merges, specials by text
+typedef struct {
+  const char *s;
+  size_t n;
+  int32_t id;
+} vocab_entry;
 
-static int32_t max_id(json_t *vocab, json_t *added) {
-  int64_t m = -1;
-  const char *k;
-  json_t *v;
-  json_object_foreach(vocab, k, v) if (json_is_integer(v) && json_integer_value(v) > m) m = json_integer_value(v);
-  size_t i;
-  json_array_foreach(added, i, v) {
-    json_t *id = json_object_get(v, "id");
-    if (json_is_integer(id) && json_integer_value(id) > m) m = json_integer_value(id);
+typedef struct {
+  const char *a, *b;
+  size_t an, bn;
+} merge_entry;
+
+typedef struct {
+  void *v;
+  size_t n, cap;
+} vec;
+
+static void *vec_add(vec *v, size_t elem) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 1024;
+    void *p = realloc(v->v, cap * elem);
+    if (!p) return NULL;
+    v->v = p;
+    v->cap = cap;
   }
-  return m < 0 || m >= (1 << 26) ? -1 : (int32_t)(m + 1);
+  return (char *)v->v + elem * v->n++;
 }
 
-static bool set_vocab(tokenizer *t, json_t *vocab, const char *path) {
-  const char *k;
-  json_t *v;
-  json_object_foreach(vocab, k, v) {
-    json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
-    if (id < 0 || id >= t->n_vocab) {
-      err_set("tokenizer: %s: token \"%.40s\" has a bad id", path, k);
+static bool syntax_error(const char *path, const jscan *s, const char *buf) {
+  err_set("tokenizer: %s: JSON syntax error near byte %zu", path, (size_t)(s->p - buf));
+  return false;
+}
+
+static bool oom(void) {
+  err_set("tokenizer: out of memory");
+  return false;
+}
+
+// {"token": id, ...} -> entries; *max_id raised to the largest id.
+static bool scan_vocab(jscan s, const char *buf, const char *path, vec *out, int64_t *max_id) {
+  bool first = true;
+  if (!js_expect(&s, '{')) return syntax_error(path, &s, buf);
+  for (int r; (r = js_next(&s, &first, '}'));) {
+    vocab_entry e;
+    int64_t id;
+    if (r < 0 || !js_string(&s, &e.s, &e.n) || !js_expect(&s, ':') || !js_int(&s, &id))
+      return syntax_error(path, &s, buf);
+    if (id < 0 || id >= (1 << 26)) {
+      err_set("tokenizer: %s: token \"%.*s\" has id %lld", path, (int)(e.n > 40 ? 40 : e.n), e.s,
+              (long long)id);
       return false;
     }
-    if (!tok_set_token(t, (int32_t)id, k, strlen(k), TA_NORMAL)) return false;
+    e.id = (int32_t)id;
+    vocab_entry *slot = vec_add(out, sizeof e);
+    if (!slot) return oom();
+    *slot = e;
+    if (id > *max_id) *max_id = id;
   }
   return true;
 }
 
-static bool add_merge_line(tokenizer *t, const char *s, size_t n, int32_t rank, const char *path) {
+static bool set_vocab(tokenizer *t, const vec *v) {
+  const vocab_entry *e = v->v;
+  for (size_t i = 0; i < v->n; i++)
+    if (!tok_set_token(t, e[i].id, e[i].s, e[i].n, TA_NORMAL)) return false;
+  return true;
+}
+
+// "a b": split at the first space after the first byte.
+static bool split_merge(const char *s, size_t n, merge_entry *m, const char *path, size_t i) {
   size_t sp = 1;
   while (sp < n && s[sp] != ' ') sp++;
   if (sp >= n) {
-    err_set("tokenizer: %s: merge %d has no space: \"%.*s\"", path, (int)rank, (int)(n > 40 ? 40 : n), s);
+    err_set("tokenizer: %s: merge %zu has no space: \"%.*s\"", path, i, (int)(n > 40 ? 40 : n), s);
     return false;
   }
-  if (!tok_add_merge(t, s, sp, s + sp + 1, n - sp - 1, rank)) {
-    err_set("tokenizer: out of memory");
-    return false;
+  *m = (merge_entry){s, s + sp + 1, sp, n - sp - 1};
+  return true;
+}
+
+// ["a b", ...] or [["a", "b"], ...]
+static bool scan_merges(jscan s, const char *buf, const char *path, vec *out) {
+  bool first = true;
+  if (!js_expect(&s, '[')) return syntax_error(path, &s, buf);
+  for (int r; (r = js_next(&s, &first, ']'));) {
+    merge_entry m;
+    const char *str;
+    size_t n;
+    if (r < 0) return syntax_error(path, &s, buf);
+    js_ws(&s);
+    if (s.p < s.end && *s.p == '[') {
+      s.p++;
+      if (!js_string(&s, &m.a, &m.an) || !js_expect(&s, ',') || !js_string(&s, &m.b, &m.bn) ||
+          !js_expect(&s, ']'))
+        return syntax_error(path, &s, buf);
+    } else if (!js_string(&s, &str, &n)) {
+      return syntax_error(path, &s, buf);
+    } else if (!split_merge(str, n, &m, path, out->n)) {
+      return false;
+    }
+    merge_entry *slot = vec_add(out, sizeof m);
+    if (!slot) return oom();
+    *slot = m;
   }
   return true;
 }
 
-static bool set_merges(tokenizer *t, json_t *merges, const char *path) {
-  if (!json_is_array(merges) || !strmap_init(&t->merges, (uint32_t)json_array_size(merges))) {
-    err_set("tokenizer: %s: model.merges missing", path);
-    return false;
-  }
-  size_t i;
-  json_t *m;
-  json_array_foreach(merges, i, m) {
-    if (json_is_string(m)) {
-      if (!add_merge_line(t, json_string_value(m), json_string_length(m), (int32_t)i, path)) return false;
-    } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
-               json_is_string(json_array_get(m, 1))) {
-      json_t *a = json_array_get(m, 0), *b = json_array_get(m, 1);
-      if (!tok_add_merge(t, json_string_value(a), json_string_length(a), json_string_value(b),
-                         json_string_length(b), (int32_t)i)) {
-        err_set("tokenizer: out of memory");
-        return false;
-      }
-    } else {
-      err_set("tokenizer: %s: merge %zu is neither \"a b\" nor [a, b]", path, i);
-      return false;
-    }
+static bool get_merge(void *ud, int32_t i, const char **a, size_t *an, const char **b, size_t *bn) {
+  const merge_entry *m = (const merge_entry *)((vec *)ud)->v + i;
+  *a = m->a, *an = m->an, *b = m->b, *bn = m->bn;
+  return true;
+}
+
+static bool set_merges(tokenizer *t, vec *merges) {
+  if (merges->n > INT32_MAX / 2) return oom();
+  return tok_add_merges(t, get_merge, merges, (int32_t)merges->n);
+}
+
+// Value spans of the named members of the object at s (absent: p == NULL).
+static bool find_members(jscan s, const char *buf, const char *path, const char *const *names,
+                         jscan *spans, int n) {
+  bool first = true;
+  for (int i = 0; i < n; i++) spans[i] = (jscan){NULL, NULL};
+  if (!js_expect(&s, '{')) return syntax_error(path, &s, buf);
+  for (int r; (r = js_next(&s, &first, '}'));) {
+    const char *key;
+    size_t kn;
+    if (r < 0 || !js_string(&s, &key, &kn) || !js_expect(&s, ':')) return syntax_error(path, &s, buf);
+    js_ws(&s);
+    char *start = s.p;
+    if (!js_skip(&s, 0)) return syntax_error(path, &s, buf);
+    for (int i = 0; i < n; i++)
+      if (strlen(names[i]) == kn && !memcmp(names[i], key, kn)) spans[i] = (jscan){start, s.p};
   }
   return true;
+}
+
+// A small member parsed by jansson; NULL when absent (or JSON null).
+static json_t *parse_span(jscan sp, const char *path, bool *ok) {
+  if (!sp.p) return NULL;
+  json_error_t je;
+  json_t *j = json_loadb(sp.p, (size_t)(sp.end - sp.p), JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+  if (!j) {
+    err_set("tokenizer: %s: %s", path, je.text);
+    *ok = false;
+  }
+  return j;
 }
 
 static int32_t first_found(const tokenizer *t, const char *const *texts) {
@@ -138,6 +209,16 @@ static void guess_specials(tokenizer *t) {
 }
 
 // ---- tokenizer.json
+
+static void added_max_id(json_t *added, int64_t *max_id) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(added, i, v) {
+    json_t *id = json_object_get(v, "id");
+    if (json_is_integer(id) && json_integer_value(id) > *max_id) *max_id = json_integer_value(id);
+  }
+}
+
 
 static bool set_added(tokenizer *t, json_t *added, const char *path) {
   size_t i;
@@ -208,11 +289,10 @@ unsupported:;
   return false;
 }
 
-static bool build_pre(tokenizer *t, json_t *root, const char *path) {
-  json_t *pre = json_object_get(root, "pre_tokenizer");
+static bool build_pre(tokenizer *t, json_t *pre, json_t *decoder, const char *path) {
   const char *pats[MAX_PRE];
   int n = 0;
-  bool byte_level = is_type(json_object_get(root, "decoder"), "ByteLevel");
+  bool byte_level = is_type(decoder, "ByteLevel");
   if (pre && !json_is_null(pre)) {
     json_t *list = is_type(pre, "Sequence") ? json_object_get(pre, "pretokenizers") : NULL;
     size_t cnt = list ? json_array_size(list) : 1;
@@ -256,40 +336,94 @@ static void read_config(tokenizer *t, const char *json_path) {
   json_decref(cfg);
 }
 
-tokenizer *tokenizer_from_hf_json(const char *path) {
-  json_t *root = path ? load_json(path) : NULL;
-  tokenizer *t = NULL;
-  if (!root) {
-    if (!path) err_set("tokenizer_from_hf_json: no path");
-    return NULL;
+enum { M_MODEL, M_ADDED, M_NORM, M_PRE, M_DEC, M_COUNT };
+enum { K_TYPE, K_VOCAB, K_MERGES, K_IGNORE, K_FALLBACK, K_COUNT };
+
+typedef struct {
+  char *buf;
+  json_t *added, *norm, *pre, *dec;
+  vec vocab, merges;
+  jscan model[K_COUNT];
+} hf_doc;
+
+static void doc_free(hf_doc *d) {
+  free(d->buf);
+  json_decref(d->added);
+  json_decref(d->norm);
+  json_decref(d->pre);
+  json_decref(d->dec);
+  free(d->vocab.v);
+  free(d->merges.v);
+}
+
+static bool span_is(jscan sp, const char *lit) {
+  return sp.p && js_lit(&sp, lit);
+}
+
+// Splits the document into its members; checks that the model is BPE.
+static bool doc_parse(hf_doc *d, const char *path, int64_t *max_id) {
+  static const char *const top[M_COUNT] = {"model", "added_tokens", "normalizer", "pre_tokenizer",
+                                           "decoder"};
+  static const char *const model[K_COUNT] = {"type", "vocab", "merges", "ignore_merges",
+                                             "byte_fallback"};
+  size_t len;
+  jscan m[M_COUNT];
+  bool ok = true;
+  if (!(d->buf = read_file(path, &len))) return false;
+  if (!find_members((jscan){d->buf, d->buf + len}, d->buf, path, top, m, M_COUNT)) return false;
+  if (!m[M_MODEL].p || !find_members(m[M_MODEL], d->buf, path, model, d->model, K_COUNT)) {
+    if (!m[M_MODEL].p) err_set("tokenizer: %s: no \"model\"", path);
+    return false;
   }
-  json_t *model = json_object_get(root, "model"), *vocab = json_object_get(model, "vocab");
-  json_t *added = json_object_get(root, "added_tokens");
-  const char *mtype = json_string_value(json_object_get(model, "type"));
-  if (!json_is_object(vocab) || (mtype && strcmp(mtype, "BPE"))) {
-    err_set("tokenizer: %s: model type \"%s\" is not supported (only BPE)", path, mtype ? mtype : "?");
-    goto fail;
+  jscan ty = d->model[K_TYPE];
+  const char *type = NULL;
+  size_t tn = 0;
+  if (ty.p && !js_string(&ty, &type, &tn)) return syntax_error(path, &ty, d->buf);
+  if (!d->model[K_VOCAB].p || (type && (tn != 3 || memcmp(type, "BPE", 3)))) {
+    err_set("tokenizer: %s: model type \"%.*s\" is not supported (only BPE)", path,
+            type ? (int)tn : 1, type ? type : "?");
+    return false;
   }
-  if (json_is_true(json_object_get(model, "byte_fallback"))) {
+  if (span_is(d->model[K_FALLBACK], "true")) {
     err_set("tokenizer: %s: byte_fallback BPE (SentencePiece-style) is not supported: use the "
             "model's GGUF", path);
-    goto fail;
+    return false;
   }
-  int32_t n_vocab = max_id(vocab, added);
-  if (!(t = tok_alloc(TOK_BPE, n_vocab))) goto fail;
-  if (!set_vocab(t, vocab, path) || !set_added(t, added, path)) goto fail;
-  if (!set_merges(t, json_object_get(model, "merges"), path)) goto fail;
-  if (!normalizer_nfc(json_object_get(root, "normalizer"), &t->nfc, path)) goto fail;
-  if (!build_pre(t, root, path)) goto fail;
-  t->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
+  d->added = parse_span(m[M_ADDED], path, &ok);
+  d->norm = parse_span(m[M_NORM], path, &ok);
+  d->pre = parse_span(m[M_PRE], path, &ok);
+  d->dec = parse_span(m[M_DEC], path, &ok);
+  if (!ok) return false;
+  if (!scan_vocab(d->model[K_VOCAB], d->buf, path, &d->vocab, max_id)) return false;
+  added_max_id(d->added, max_id);
+  if (!d->model[K_MERGES].p) {
+    err_set("tokenizer: %s: model.merges missing", path);
+    return false;
+  }
+  return scan_merges(d->model[K_MERGES], d->buf, path, &d->merges);
+}
+
+tokenizer *tokenizer_from_hf_json(const char *path) {
+  hf_doc d = {0};
+  tokenizer *t = NULL;
+  int64_t max_id = -1;
+  if (!path) {
+    err_set("tokenizer_from_hf_json: no path");
+    return NULL;
+  }
+  if (!doc_parse(&d, path, &max_id)) goto fail;
+  if (!(t = tok_alloc(TOK_BPE, (int32_t)(max_id + 1)))) goto fail;
+  if (!set_vocab(t, &d.vocab) || !set_added(t, d.added, path) || !set_merges(t, &d.merges)) goto fail;
+  if (!normalizer_nfc(d.norm, &t->nfc, path) || !build_pre(t, d.pre, d.dec, path)) goto fail;
+  t->ignore_merges = span_is(d.model[K_IGNORE], "true");
   if (!tok_finalize(t, NULL)) goto fail;
   read_config(t, path);
   if (t->eos >= 0) t->attr[t->eos] |= TA_EOG;
-  json_decref(root);
+  doc_free(&d);
   return t;
 fail:
   tokenizer_free(t);
-  json_decref(root);
+  doc_free(&d);
   return NULL;
 }
 
@@ -316,21 +450,24 @@ static bool is_llama3_name(const char *pre) {
   return pre && (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3") || !strcmp(pre, "llama-v3"));
 }
 
+// One merge per line; a first "#version:" line is a comment.
 static bool read_merges_file(tokenizer *t, const char *path) {
   size_t len;
+  vec merges = {0};
   char *buf = read_file(path, &len);
-  if (!buf) return false;
-  bool ok;
-  int32_t rank = 0;
-  ok = strmap_init(&t->merges, (uint32_t)(len / 8 + 16));
+  bool ok = buf != NULL;
   for (size_t i = 0; ok && i < len;) {
     size_t e = i;
     while (e < len && buf[e] != '\n') e++;
     size_t n = e > i && buf[e - 1] == '\r' ? e - i - 1 : e - i;
-    if (n > 0 && !(rank == 0 && n >= 9 && !memcmp(buf + i, "#version:", 9)))
-      ok = add_merge_line(t, buf + i, n, rank++, path);
+    if (n > 0 && !(merges.n == 0 && n >= 9 && !memcmp(buf + i, "#version:", 9))) {
+      merge_entry *m = vec_add(&merges, sizeof *m);
+      ok = m ? split_merge(buf + i, n, m, path, merges.n - 1) : oom();
+    }
     i = e + 1;
   }
+  ok = ok && set_merges(t, &merges);
+  free(merges.v);
   free(buf);
   return ok;
 }
@@ -341,17 +478,16 @@ tokenizer *tokenizer_from_bpe_files(const char *encoder_json, const char *vocab_
     err_set("tokenizer_from_bpe_files: missing path");
     return NULL;
   }
-  json_t *enc = load_json(encoder_json);
+  size_t len;
+  vec vocab = {0};
+  int64_t max_id = -1;
   tokenizer *t = NULL;
-  if (!enc) return NULL;
-  if (!json_is_object(enc)) {
-    err_set("tokenizer: %s: not a JSON object of token -> id", encoder_json);
-    goto fail;
-  }
-  int32_t n_vocab = max_id(enc, NULL);
-  bool llama3 = is_llama3_name(pre_name) && n_vocab == 128000 && !json_object_get(enc, "<|begin_of_text|>");
-  if (!(t = tok_alloc(TOK_BPE, llama3 ? 128256 : n_vocab))) goto fail;
-  if (!set_vocab(t, enc, encoder_json)) goto fail;
+  char *enc = read_file(encoder_json, &len);
+  if (!enc || !scan_vocab((jscan){enc, enc + len}, enc, encoder_json, &vocab, &max_id)) goto fail;
+  // A Llama 3 encoder.json stops at 127999; its specials follow.
+  bool llama3 = is_llama3_name(pre_name) && max_id == 127999;
+  if (!(t = tok_alloc(TOK_BPE, llama3 ? 128256 : (int32_t)(max_id + 1)))) goto fail;
+  if (!set_vocab(t, &vocab)) goto fail;
   if (llama3 && !add_llama3_specials(t)) goto fail;
   if (!read_merges_file(t, vocab_bpe)) goto fail;
   if (!(t->pre = tok_pre_from_name(pre_name ? pre_name : "gpt-2"))) goto fail;
@@ -359,10 +495,12 @@ tokenizer *tokenizer_from_bpe_files(const char *encoder_json, const char *vocab_
   if (!tok_finalize(t, NULL)) goto fail;
   guess_specials(t);
   if (t->eos >= 0) t->attr[t->eos] |= TA_EOG;
-  json_decref(enc);
+  free(vocab.v);
+  free(enc);
   return t;
 fail:
   tokenizer_free(t);
-  json_decref(enc);
+  free(vocab.v);
+  free(enc);
   return NULL;
 }

@@ -8,6 +8,7 @@
 //   bpe_pre.c    pre-tokenizer regexes (PCRE2) and the byte-level alphabet
 //   encode.c decode.c         the public encode / decode entry points
 //   tok_utf8.c   UTF-8 decoding exactly as the reference treats bad bytes
+//   json_scan.c  fast in-place JSON scanning for tokenizer.json
 #ifndef LLMUX_TOK_INTERNAL_H
 #define LLMUX_TOK_INTERNAL_H
 #include <stdbool.h>
@@ -130,6 +131,21 @@ char *tok_utf8_sanitize(const char *s, size_t n, size_t *out_len, bool *had_surr
 // Overwrites each surrogate's 3 bytes with U+FFFD's 3 (same length, same
 // regex classes), making the text valid for PCRE2.
 void tok_utf8_mask_surrogates(char *s, size_t n);
+
+// ---- JSON scanning in place (json_scan.c), for tokenizer.json's big members
+typedef struct {
+  char *p, *end;  // the caller's buffer, which string unescaping rewrites
+} jscan;
+
+void js_ws(jscan *s);
+bool js_expect(jscan *s, char c);             // skips white space, then c
+bool js_string(jscan *s, const char **str, size_t *len);  // unescaped in place
+bool js_int(jscan *s, int64_t *v);
+bool js_lit(jscan *s, const char *word);      // true / false / null
+bool js_skip(jscan *s, int depth);            // any value
+// Inside an object or array after its opening bracket: 1 when another member
+// follows (the comma consumed), 0 at the closing bracket (consumed), -1 on error.
+int js_next(jscan *s, bool *first, char close);
 
 // ---- the tokenizer
 typedef struct {
