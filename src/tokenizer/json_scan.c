@@ -4,6 +4,7 @@
 // unescaped in place inside the caller's buffer, so the pointers it hands out
 // stay valid as long as the buffer; the scanner never re-reads a string it
 // has unescaped. Nesting is limited to 64 levels.
+#include <stddef.h>
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
@@ -98,10 +99,22 @@ bool js_lit(jscan *s, const char *word) {
 // Skips a string without unescaping it.
 static bool skip_string(jscan *s) {
   const char *p = s->p + 1;
-  while (p < s->end && *p != '"') p += *p == '\\' ? 2 : 1;
-  if (p >= s->end) return false;
-  s->p = (char *)p + 1;
-  return true;
+  for (;;) {
+    const char *q = memchr(p, '"', (size_t)(s->end - p));
+    if (!q) return false;
+    size_t bs = 0;  // an odd run of backslashes escapes the quote
+    while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
+    if (bs % 2 == 0) {
+      s->p = (char *)q + 1;
+      return true;
+    }
+    p = q + 1;
+  }
+}
+
+static bool scalar_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' || c == '.' ||
+         c == 'E';
 }
 
 bool js_skip(jscan *s, int depth) {
@@ -127,7 +140,7 @@ bool js_skip(jscan *s, int depth) {
     }
   }
   const char *p = s->p;
-  while (p < s->end && (strchr("+-.0123456789eE", *p) || (*p >= 'a' && *p <= 'z'))) p++;
+  while (p < s->end && scalar_char(*p)) p++;
   if (p == s->p) return false;
   s->p = (char *)p;
   return true;

@@ -208,6 +208,52 @@ static void test_errors(void) {
   remove(json);
 }
 
+// A hand-written tokenizer.json: escapes (\\u0120 is the byte-level space,
+// a surrogate pair), both merge layouts, an added token, syntax errors.
+static void write_file(const char *path, const char *text) {
+  FILE *o = fopen(path, "w");
+  fputs(text, o);
+  fclose(o);
+}
+
+static void test_hf_small(void) {
+  const char *path = tu_tmp_path(".json");
+  write_file(path,
+             "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 6, \"content\": \"<|x|>\", "
+             "\"special\": true}],\n \"normalizer\": null,\n \"pre_tokenizer\": {\"type\": "
+             "\"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true},\n"
+             " \"decoder\": {\"type\": \"ByteLevel\"},\n"
+             " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"b\": 1, "
+             "\"ab\": 2, \"\\u0120\": 3, \"\\u0120a\": 4, \"\\ud83d\\ude00\\\"\": 5},\n"
+             "  \"merges\": [[\"a\", \"b\"], \"\\u0120 a\"]}}");
+  tokenizer *t = tokenizer_from_hf_json(path);
+  CHECK_MSG(t != NULL, "%s", err_get());
+  if (t) {
+    CHECK(tokenizer_n_vocab(t) == 7);
+    CHECK(encodes_to(t, "ab a", false, false, (const int32_t[]){2, 4}, 2));
+    CHECK(encodes_to(t, "a<|x|>b", false, true, (const int32_t[]){0, 6, 1}, 3));
+    CHECK(tokenizer_find(t, "\xf0\x9f\x98\x80\"") == 5);
+    CHECK(tokenizer_is_control(t, 6));
+  }
+  tokenizer_free(t);
+  static const char *const bad[] = {
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}, \"merges\": []}}",
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0.5}, \"merges\": []}}",
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"ab\"]}}",
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}",
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\\x\": 0}, \"merges\": []}}",
+      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": [}",
+      "[]", "", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [[[[[[[[",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    write_file(path, bad[i]);
+    t = tokenizer_from_hf_json(path);
+    CHECK_MSG(t == NULL && strstr(err_get(), path), "bad json %zu: %s", i, t ? "loaded" : err_get());
+    tokenizer_free(t);
+  }
+  remove(path);
+}
+
 // ---- hostile input: never crash, always an answer
 
 static void hammer(const tokenizer *t, const char *name) {
@@ -302,6 +348,7 @@ int main(void) {
   test_bert_special();
   test_bpe_special();
   test_errors();
+  test_hf_small();
   test_hostile();
   test_speed();
   return tu_finish();
