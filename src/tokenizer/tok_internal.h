@@ -190,8 +190,7 @@ bool tok_set_token(tokenizer *t, int32_t id, const char *s, size_t n, uint16_t a
 // After all tokens are set: indexes, byte tokens, special list, EOG set.
 // `model_name` (general.name) selects the reference's per-model attribute fixes.
 bool tok_finalize(tokenizer *t, const char *model_name);
-bool tok_add_merge(tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank);
-// All merges at once (rank = index), faster: get(ud, i, ...) yields merge i's
+// The merges, rank = index, inserted in bulk: get(ud, i, ...) yields merge i's
 // two sides, or false with the error set.
 typedef bool (*tok_merge_fn)(void *ud, int32_t i, const char **a, size_t *an, const char **b,
                              size_t *bn);

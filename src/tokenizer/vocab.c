@@ -217,11 +217,6 @@ bool tok_set_token(tokenizer *t, int32_t id, const char *s, size_t n, uint16_t a
   return true;
 }
 
-bool tok_add_merge(tokenizer *t, const char *a, size_t an, const char *b, size_t bn, int32_t rank) {
-  // 0xFF never occurs in UTF-8; of duplicate merges the first rank wins.
-  return strmap_put2(&t->merges, a, an, 0xFF, b, bn, rank, false);
-}
-
 // ---- finalizing
 
 static int32_t find_n(const tokenizer *t, const char *s) {
