@@ -303,6 +303,17 @@ def feed_forward(m, il, x):
     return m.matmul(p + "ffn_down.weight", act * up)
 
 
+def rope_factors(m, n_pos):
+    """Per-frequency divisors: llama3 files store them in rope_freqs.weight; phi3 LongRoPE
+    files store a short and a long set, the long one for sequences past the original context."""
+    if m.f.has("rope_freqs.weight"):
+        return m.weight("rope_freqs.weight")
+    if m.hp.rope_type == "longrope" or m.f.has("rope_factors_short.weight"):
+        name = "rope_factors_long.weight" if n_pos > m.hp.rope_orig_ctx else "rope_factors_short.weight"
+        return m.opt(name)
+    return None
+
+
 def forward(m, tokens):
     hp = m.hp
     tokens = np.asarray(tokens, dtype=np.int64)
@@ -310,7 +321,7 @@ def forward(m, tokens):
     if tokens.min() < 0 or tokens.max() >= embd.shape[0]:
         raise SystemExit("forward.py: token id outside the vocabulary of %d" % embd.shape[0])
     x = embd[tokens] * hp.embd_scale  # (n, n_embd)
-    cos, sin = rope_angles(hp, m.opt("rope_freqs.weight"), len(tokens))
+    cos, sin = rope_angles(hp, rope_factors(m, len(tokens)), len(tokens))
     for il in range(hp.n_layer):
         p = "blk.%d." % il
         h = attention(m, il, rms_norm(x, m.weight(p + "attn_norm.weight"), hp.eps), cos, sin)
