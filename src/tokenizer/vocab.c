@@ -3,6 +3,7 @@
 // the loaders have set every token, tok_finalize derives what the algorithms
 // need: byte tokens, the special-token list with its scan trie, and the
 // end-of-generation set.
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,9 +281,12 @@ static void find_eog(tokenizer *t) {
 // Per-model attribute fixes the reference applies (its GGUF files do not carry
 // them): Phi-3 strips whitespace after its chat tokens.
 static void model_fixes(tokenizer *t, const char *model_name) {
-  if (!model_name || !(strstr(model_name, "phi-3") || strstr(model_name, "phi3") ||
-                       strstr(model_name, "Phi-3") || strstr(model_name, "Phi3")))
-    return;
+  char name[256];
+  size_t n = 0;
+  for (; model_name && model_name[n] && n + 1 < sizeof name; n++)
+    name[n] = (char)tolower((unsigned char)model_name[n]);
+  name[n] = 0;
+  if (!strstr(name, "phi-3") && !strstr(name, "phi3")) return;
   for (int32_t id = 0; id < t->n_vocab; id++)
     if (t->attr[id] & (TA_CONTROL | TA_USER_DEFINED | TA_UNKNOWN)) t->attr[id] |= TA_RSTRIP;
   const char *on[] = {"</s>"}, *off[] = {"<unk>", "<s>", "<|endoftext|>"};
