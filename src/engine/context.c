@@ -95,6 +95,8 @@ llmux_context *context_new(llmux_model *m, const llmux_context_params *params, i
   c->n_batch = p.n_batch > 0 ? p.n_batch : DEFAULT_BATCH;
   if (c->n_batch > c->n_ctx * c->n_seq) c->n_batch = c->n_ctx * c->n_seq;
   c->kv_type = p.kv_type;
+  c->rope = m->hp.rope;
+  if (m->rope_long_factors && c->n_ctx > c->rope.n_ctx_orig) c->rope.freq_factors = m->rope_long_factors;
   c->pool = pool_new(p.n_threads);
   if (!c->pool || !alloc_kv(c) || !alloc_scratch(c)) {
     llmux_context_free(c);

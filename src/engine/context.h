@@ -31,6 +31,7 @@ struct llmux_context {
   pool *pool;
   int n_ctx, n_batch, n_seq;
   llmux_kv_type kv_type;
+  rope_params rope;           // the model's, with the factors this context length needs
   size_t kv_row_k, kv_row_v;  // elements per cache row
   void **kv_k, **kv_v;        // per layer: (n_seq * n_ctx, kv_row) f16 or f32
   size_t kv_bytes;

@@ -85,9 +85,9 @@ static void qkv_item(llmux_context *c, const fwd_batch *b, int il, int t, int it
     op_rms_norm(q + h * hp->head_dim_k, q + h * hp->head_dim_k, L->q_norm, hp->head_dim_k, hp->norm_eps);
   for (int h = 0; L->k_norm && h < hp->n_head_kv; h++)
     op_rms_norm(k + h * hp->head_dim_k, k + h * hp->head_dim_k, L->k_norm, hp->head_dim_k, hp->norm_eps);
-  const float *cs = c->rope_cs + (size_t)t * hp->rope.n_rot;
-  op_rope_apply(&hp->rope, cs, q, hp->n_head, hp->head_dim_k);
-  op_rope_apply(&hp->rope, cs, k, hp->n_head_kv, hp->head_dim_k);
+  const float *cs = c->rope_cs + (size_t)t * c->rope.n_rot;
+  op_rope_apply(&c->rope, cs, q, hp->n_head, hp->head_dim_k);
+  op_rope_apply(&c->rope, cs, k, hp->n_head_kv, hp->head_dim_k);
   store_kv(c, il, t, k, v);
 }
 
@@ -100,8 +100,9 @@ static void attend_item(llmux_context *c, const fwd_batch *b, int il, int item, 
   int64_t lo = 0;
   if (c->model->layers[il].swa && pos >= hp->sliding_window) lo = pos - hp->sliding_window + 1;
   attn_kv kv = {
-    .k = c->kv_k[il], .v = c->kv_v[il], .f16 = c->kv_type == LLMUX_KV_F16, .row = (int64_t)c->kv_row_k,
-    .head_dim = hp->head_dim_k, .scale = hp->attn_scale, .softcap = hp->attn_softcap,
+    .k = c->kv_k[il], .v = c->kv_v[il], .f16 = c->kv_type == LLMUX_KV_F16,
+    .k_row = (int64_t)c->kv_row_k, .v_row = (int64_t)c->kv_row_v,
+    .k_dim = hp->head_dim_k, .v_dim = hp->head_dim_v, .scale = hp->attn_scale, .softcap = hp->attn_softcap,
   };
   const float *q = c->q + (size_t)t * hp->n_head * hp->head_dim_k + (size_t)h * hp->head_dim_k;
   float *out = c->att + (size_t)t * hp->n_head * hp->head_dim_v + (size_t)h * hp->head_dim_v;
@@ -214,7 +215,7 @@ static void embed_item(llmux_context *c, const fwd_batch *b, int il, int t, int 
   if (m->hp.embd_scale != 1.0f) op_scale(x, m->hp.embd_scale, m->hp.n_embd);
   int s = b->seq ? b->seq[t] : 0;
   c->cell[t] = s * c->n_ctx + b->pos[t];
-  op_rope_cache(&m->hp.rope, b->pos[t], c->rope_cs + (size_t)t * m->hp.rope.n_rot);
+  op_rope_cache(&c->rope, b->pos[t], c->rope_cs + (size_t)t * c->rope.n_rot);
 }
 
 static void out_norm_item(llmux_context *c, const fwd_batch *b, int il, int i, int ith) {

@@ -23,13 +23,20 @@ static int gemma2_hparams(llmux_model *m) {
   return 0;
 }
 
+// Phi-3: configs name a sliding window but not which layers use it, and the
+// reference engine runs Phi models without one; so do we, to match it.
+static int phi3_hparams(llmux_model *m) {
+  m->hp.sliding_window = 0;
+  return 0;
+}
+
 static const arch_desc ARCHS[] = {
   {"llama", ROPE_NORM, ACT_SILU, NULL},    // also Mistral, TinyLlama, SmolLM, Llama 3
   {"mistral", ROPE_NORM, ACT_SILU, NULL},
   {"qwen2", ROPE_NEOX, ACT_SILU, NULL},    // q/k/v biases
   {"qwen3", ROPE_NEOX, ACT_SILU, NULL},    // per-head q/k RMS norms
   {"gemma2", ROPE_NEOX, ACT_GELU, gemma2_hparams},
-  {"phi3", ROPE_NEOX, ACT_SILU, NULL},     // fused qkv and gate|up
+  {"phi3", ROPE_NEOX, ACT_SILU, phi3_hparams},  // fused qkv and gate|up
 };
 
 const arch_desc *arch_find(const char *name) {

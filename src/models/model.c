@@ -74,7 +74,9 @@ static int read_rope(llmux_model *m) {
 }
 
 // Per-dimension frequency divisors: llama3 files store them precomputed in
-// rope_freqs.weight; phi3 long-context files in rope_factors_{short,long}.
+// rope_freqs.weight; phi3 long-context files in rope_factors_{short,long}
+// (the short ones here; a context longer than the original one switches to
+// the long ones, see context_new).
 static int bind_rope_factors(llmux_model *m) {
   const char *name = gguf_find_tensor(m->file, "rope_freqs.weight") ? "rope_freqs.weight"
                      : gguf_find_tensor(m->file, "rope_factors_short.weight") ? "rope_factors_short.weight"
@@ -83,6 +85,10 @@ static int bind_rope_factors(llmux_model *m) {
   const float *f = load_vector(m, name, m->hp.rope.n_rot / 2, true);
   if (!f) return -1;
   m->hp.rope.freq_factors = f;
+  if (gguf_find_tensor(m->file, "rope_factors_long.weight")) {
+    m->rope_long_factors = load_vector(m, "rope_factors_long.weight", m->hp.rope.n_rot / 2, true);
+    if (!m->rope_long_factors) return -1;
+  }
   return 0;
 }
 

@@ -53,7 +53,7 @@ struct llmux_model {
   mm_weight tok_embd, output;
   const float *output_norm;
   layer_weights *layers;
-  float *rope_factors;       // owned copy (llama3 / longrope), or NULL
+  const float *rope_long_factors;  // phi3 LongRoPE factors for contexts past rope.n_ctx_orig, or NULL
   float **owned;             // f32 copies of norms/biases stored in other types
   int n_owned;
   size_t weight_bytes;       // tensor bytes streamed per token

@@ -42,7 +42,7 @@ static void axpy_f32(float *y, float a, const float *v, int n) {
 #endif
 
 static float kv_dot(const attn_kv *kv, bool simd, const float *q, int64_t off) {
-  int n = kv->head_dim;
+  int n = kv->k_dim;
   if (kv->f16) {
     const uint16_t *k = (const uint16_t *)kv->k + off;
     return simd ? attn_dot_f16_avx2(q, k, n) : dot_f16(q, k, n);
@@ -52,7 +52,7 @@ static float kv_dot(const attn_kv *kv, bool simd, const float *q, int64_t off) {
 }
 
 static void kv_axpy(const attn_kv *kv, bool simd, float *y, float a, int64_t off) {
-  int n = kv->head_dim;
+  int n = kv->v_dim;
   if (kv->f16) {
     const uint16_t *v = (const uint16_t *)kv->v + off;
     if (simd) attn_axpy_f16_avx2(y, a, v, n);
@@ -66,14 +66,14 @@ static void kv_axpy(const attn_kv *kv, bool simd, float *y, float a, int64_t off
 
 void op_attend(const attn_kv *kv, int kvh, const float *q, int64_t lo, int64_t hi, float *scores, float *out) {
 #if defined(__x86_64__)
-  bool simd = cpu_simd_level() >= SIMD_AVX2 && kv->head_dim % 8 == 0;
+  bool simd = cpu_simd_level() >= SIMD_AVX2 && kv->k_dim % 8 == 0 && kv->v_dim % 8 == 0;
 #else
   bool simd = false;
 #endif
-  int64_t head_off = (int64_t)kvh * kv->head_dim;
+  int64_t k_off = (int64_t)kvh * kv->k_dim, v_off = (int64_t)kvh * kv->v_dim;
   float max = -INFINITY;
   for (int64_t j = lo; j < hi; j++) {
-    float s = kv_dot(kv, simd, q, j * kv->row + head_off) * kv->scale;
+    float s = kv_dot(kv, simd, q, j * kv->k_row + k_off) * kv->scale;
     if (kv->softcap > 0) s = kv->softcap * tanhf(s / kv->softcap);
     scores[j - lo] = s;
     if (s > max) max = s;
@@ -84,7 +84,7 @@ void op_attend(const attn_kv *kv, int kvh, const float *q, int64_t lo, int64_t h
     scores[j - lo] = e;
     sum += e;
   }
-  memset(out, 0, sizeof(float) * (size_t)kv->head_dim);
+  memset(out, 0, sizeof(float) * (size_t)kv->v_dim);
   float inv = (float)(1.0 / sum);
-  for (int64_t j = lo; j < hi; j++) kv_axpy(kv, simd, out, scores[j - lo] * inv, j * kv->row + head_off);
+  for (int64_t j = lo; j < hi; j++) kv_axpy(kv, simd, out, scores[j - lo] * inv, j * kv->v_row + v_off);
 }

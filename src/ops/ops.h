@@ -40,13 +40,13 @@ void op_scale(float *y, float s, int64_t n);                    // y *= s
 typedef struct {
   const void *k, *v;   // cache rows, one per position: n_kv_head * head_dim elements each
   bool f16;            // rows are fp16 (else f32)
-  int64_t row;         // elements per cache row (n_kv_head * head_dim)
-  int head_dim;
+  int64_t k_row, v_row;  // elements per cache row (n_kv_head * head dim)
+  int k_dim, v_dim;      // head dims of keys and values
   float scale;         // applied to q.k
   float softcap;       // 0: off (gemma2 attention logit soft-capping)
 } attn_kv;
 
-// out[0..head_dim) = softmax(q . K[j] * scale) V[j] over j in [lo, hi) for kv head kvh.
+// out[0..v_dim) = softmax(q . K[j] * scale) V[j] over j in [lo, hi) for kv head kvh.
 // scores must hold hi - lo floats.
 void op_attend(const attn_kv *kv, int kvh, const float *q, int64_t lo, int64_t hi, float *scores, float *out);
 

@@ -14,7 +14,12 @@ expect_eq "$("$BIN" tokenize -m "$M" --no-bos "Zoo")" "410 469 347" "tokenize wi
 expect_eq "$("$BIN" detokenize -m "$M" 1 403 407 261 378)" "Once upon a time" "detokenize"
 "$BIN" info "$M" > "$tmp/info" && grep -q 'general.architecture = "llama"' "$tmp/info" && grep -q 'blk.4.ffn_down.weight' "$tmp/info" \
   && ok "info" || bad "info"
+grep -q '^memory: .* KV cache' "$tmp/info" && ok "info shows memory needs" || bad "info memory line"
 "$BIN" --help | grep -q "run" && ok "--help" || bad "--help"
+
+# chat reads one message per line and answers each (plain format: no template).
+printf 'Once upon a time\nThe dog\n' | "$BIN" chat -m "$M" --temp 0 -n 16 > "$tmp/chat" 2>"$tmp/err"
+[ $? -eq 0 ] && [ "$(wc -l < "$tmp/chat")" -ge 2 ] && [ -s "$tmp/chat" ] && ok "chat answers two turns" || bad "chat: $(cat "$tmp/err")"
 
 # Unknown command / option: exit 2 with a message.
 "$BIN" frobnicate 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "unknown command" "$tmp/err" && ok "unknown command" || bad "unknown command"

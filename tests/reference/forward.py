@@ -79,6 +79,10 @@ class HParams:
         self.embd_scale = 1.0
         self.act = "silu"
         self.swa_layers = set(range(self.n_layer)) if self.window else set()
+        if arch == "phi3":
+            # llama.cpp runs Phi models without a sliding window (which layers would
+            # use one is not stated in their configs); the engine follows it.
+            self.window, self.swa_layers = 0, set()
         if arch == "gemma2":
             # Gemma 2: normalizer sqrt(hidden_size) on the embeddings, GELU (tanh), soft-capped
             # attention scores (50) and logits (30), sliding window on layers 0, 2, 4, ...

@@ -107,9 +107,13 @@ static const arch_case ARCH_CASES[] = {
    .n_head_kv = 2, .head_dim = 48, .tied = true, .post_norms = true, .window = 5, .attn_softcap = 4,
    .final_softcap = 3, .qk_std = 3},
   {.name = "phi3", .arch = "phi3", .wtype = T_F32, .n_embd = 128, .n_layer = 2, .n_ff = 320, .n_head = 4,
-   .n_head_kv = 2, .n_rot = 24, .fused = true, .window = 6},
+   .n_head_kv = 2, .n_rot = 24, .fused = true, .window = 6},  // window ignored, as llama.cpp does
   {.name = "phi3-longrope", .arch = "phi3", .wtype = T_F32, .n_embd = 128, .n_layer = 2, .n_ff = 320,
    .n_head = 4, .n_head_kv = 2, .fused = true, .rope_scaling = "longrope", .rope_orig_ctx = 64,
+   .rope_attn_factor = 1.19f, .rope_short_long = true},
+  // A context (64) longer than the original one (8): the long factors apply.
+  {.name = "phi3-longrope-long", .arch = "phi3", .wtype = T_F32, .n_embd = 128, .n_layer = 2, .n_ff = 320,
+   .n_head = 4, .n_head_kv = 2, .fused = true, .rope_scaling = "longrope", .rope_orig_ctx = 8,
    .rope_attn_factor = 1.19f, .rope_short_long = true},
   // Quantized weights through the parts the llama type matrix does not reach:
   // biases and a tied quantized output, fused quantized matrices, soft-capping.
