@@ -11,6 +11,9 @@
 #include "core/cpu.h"
 #include "core/membw.h"
 #include "core/timing.h"
+#include "models/model.h"
+#include "ops/peak.h"
+#include "ops/types.h"
 
 typedef struct {
   const char *model;
@@ -20,7 +23,31 @@ typedef struct {
 
 typedef struct {
   double bw, pp, tg;
+  double peak;       // ops/s of the arithmetic the main weight type uses, all threads
+  double mm_params;  // multiply-adds per token in the matrix products
+  uint32_t type;     // the type holding most weight bytes
 } bench_result;
+
+static void count_matrix(const mm_weight *w, double *params, double *bytes_by_type) {
+  if (!w->data) return;
+  *params += (double)w->n_in * (double)w->n_out;
+  bytes_by_type[w->type] += (double)w->row_bytes * (double)w->n_out;
+}
+
+// Multiply-adds per token and the dominant weight type, from the bound weights.
+static void describe_weights(const llmux_model *m, bench_result *r) {
+  double bytes[T_COUNT] = {0};
+  r->mm_params = 0;
+  count_matrix(&m->output, &r->mm_params, bytes);
+  for (int il = 0; il < m->hp.n_layer; il++) {
+    const layer_weights *L = &m->layers[il];
+    const mm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) count_matrix(ws[i], &r->mm_params, bytes);
+  }
+  r->type = 0;
+  for (uint32_t t = 1; t < T_COUNT; t++)
+    if (bytes[t] > bytes[r->type]) r->type = t;
+}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -52,6 +79,8 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   pool *bwp = pool_new(o->threads);
   if (!bwp) return -1;
   r->bw = membw_measure(bwp, (size_t)512 << 20, 7);
+  describe_weights(m, r);
+  r->peak = peak_for_type(bwp, r->type);
   pool_free(bwp);
   llmux_context_params cp = llmux_context_default_params();
   cp.n_threads = o->threads;
@@ -79,19 +108,26 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
 
 static void report(const llmux_model *m, const bench_opts *o, const bench_result *r) {
   double wb = (double)llmux_model_weight_bytes(m), roof = wb * r->tg / r->bw * 100.0;
+  double pp_ops = r->pp * 2.0 * r->mm_params, pp_pct = pp_ops / r->peak * 100.0;
+  const char *unit = r->type == T_F32 || r->type == T_F16 || r->type == T_BF16 ? "f32 FMA" : "int8 dot";
   if (o->json) {
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
            "\"mem_bw_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
-           "\"tg_roofline_pct\": %.1f, \"reps\": %d}\n",
+           "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_gops\": %.1f, \"peak_gops\": %.1f, "
+           "\"pp_peak_pct\": %.1f, \"reps\": %d}\n",
            llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
-           o->n_prompt, r->pp, o->n_gen, r->tg, roof, o->reps);
+           o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_ops / 1e9, r->peak / 1e9, pp_pct,
+           o->reps);
     return;
   }
   printf("model           %s (%s), %.1f MiB of weights read per token\n", llmux_model_name(m), llmux_model_arch(m),
          wb / (1 << 20));
   printf("threads         %d (%s kernels)\n", o->threads, cpu_simd_name(cpu_simd_level()));
   printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
-  if (o->n_prompt > 0) printf("prompt  pp%-5d %.2f tokens/s (median of %d)\n", o->n_prompt, r->pp, o->reps);
+  printf("peak            %.1f GOP/s %s (%s weights), measured\n", r->peak / 1e9, unit, type_name(r->type));
+  if (o->n_prompt > 0)
+    printf("prompt  pp%-5d %.2f tokens/s (median of %d) = %.1f GOP/s, %.1f%% of peak\n", o->n_prompt, r->pp, o->reps,
+           pp_ops / 1e9, pp_pct);
   if (o->n_gen > 0)
     printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s)\n",
            o->n_gen, r->tg, o->reps, roof, r->bw / wb);

@@ -1,0 +1,91 @@
+// peak: see peak.h. Each thread runs the loop for a fixed count; the rate is
+// total operations over the slowest thread's time, median of 5 runs.
+#include "ops/peak.h"
+
+#include <stdlib.h>
+
+#include "core/cpu.h"
+#include "core/timing.h"
+#include "ops/types.h"
+
+// Each returns the operations it performed (2 per multiply-add).
+double peak_fma_avx2(long iters);
+double peak_fma_avx512(long iters);
+double peak_dot_avx2(long iters);
+double peak_dot_avx512(long iters);
+
+static double fma_scalar(long iters) {
+  float a[8] = {0}, x = 0.999f, y = 0.5f, sum = 0;
+  for (long i = 0; i < iters; i++)
+    for (int k = 0; k < 8; k++) a[k] = a[k] * x + y;
+  for (int k = 0; k < 8; k++) sum += a[k];
+  volatile float sink = sum;
+  (void)sink;
+  return 2.0 * 8 * (double)iters;
+}
+
+static double dot_scalar(long iters) {
+  int32_t a[8] = {0}, sum = 0;
+  for (long i = 0; i < iters; i++)
+    for (int k = 0; k < 8; k++) a[k] += (int8_t)(i + k) * (int8_t)(k - 3);
+  for (int k = 0; k < 8; k++) sum += a[k];
+  volatile int32_t sink = sum;
+  (void)sink;
+  return 2.0 * 8 * (double)iters;
+}
+
+typedef struct {
+  double (*fn)(long);
+  long iters;
+  double ops[64];
+} peak_job;
+
+static void peak_task(void *arg, int ith, int nth) {
+  (void)nth;
+  peak_job *j = arg;
+  j->ops[ith % 64] = j->fn(j->iters);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double measure(pool *p, double (*fn)(long), long iters) {
+  peak_job j = {.fn = fn, .iters = iters};
+  double rates[5];
+  pool_run(p, peak_task, &j);  // warm up (clocks, caches)
+  for (int r = 0; r < 5; r++) {
+    int64_t t0 = time_ns();
+    pool_run(p, peak_task, &j);
+    double secs = (double)(time_ns() - t0) * 1e-9, ops = 0;
+    for (int t = 0; t < pool_size(p) && t < 64; t++) ops += j.ops[t];
+    rates[r] = ops / secs;
+  }
+  qsort(rates, 5, sizeof *rates, cmp_double);
+  return rates[2];
+}
+
+double peak_f32_fma(pool *p) {
+  enum simd_level l = cpu_simd_level();
+#if defined(__x86_64__)
+  if (l == SIMD_AVX512) return measure(p, peak_fma_avx512, 2000000);
+  if (l == SIMD_AVX2) return measure(p, peak_fma_avx2, 4000000);
+#endif
+  (void)l;
+  return measure(p, fma_scalar, 4000000);
+}
+
+double peak_int8_dot(pool *p) {
+  enum simd_level l = cpu_simd_level();
+#if defined(__x86_64__)
+  if (l == SIMD_AVX512) return measure(p, peak_dot_avx512, 2000000);
+  if (l == SIMD_AVX2) return measure(p, peak_dot_avx2, 4000000);
+#endif
+  (void)l;
+  return measure(p, dot_scalar, 4000000);
+}
+
+double peak_for_type(pool *p, uint32_t type) {
+  return type == T_F32 || type == T_F16 || type == T_BF16 ? peak_f32_fma(p) : peak_int8_dot(p);
+}

@@ -1,0 +1,43 @@
+// peak_avx2: register-only loops for peak.c: 10 independent FMA chains (enough
+// to cover the FMA latency on two ports), and the maddubs+madd pair the AVX2
+// quantized kernels use for int8 dot products.
+#include <immintrin.h>
+
+double peak_fma_avx2(long iters);
+double peak_dot_avx2(long iters);
+
+double peak_fma_avx2(long iters) {
+  __m256 a0 = _mm256_set1_ps(0.f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
+  const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(0.5f);
+  for (long i = 0; i < iters; i++) {
+    a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y), a2 = _mm256_fmadd_ps(a2, x, y);
+    a3 = _mm256_fmadd_ps(a3, x, y), a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
+    a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y), a8 = _mm256_fmadd_ps(a8, x, y);
+    a9 = _mm256_fmadd_ps(a9, x, y);
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(_mm256_add_ps(a6, a7), _mm256_add_ps(a8, a9))));
+  volatile float sink = _mm256_cvtss_f32(s);
+  (void)sink;
+  return 2.0 * 8 * 10 * (double)iters;
+}
+
+// One step: 32 u8 x s8 products summed in pairs (maddubs), then pairs of
+// those summed into int32 and accumulated: 32 multiply-adds.
+#define DOT_STEP(acc) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+
+double peak_dot_avx2(long iters) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  __m256i u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-2);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (long i = 0; i < iters; i++) {
+    DOT_STEP(a0), DOT_STEP(a1), DOT_STEP(a2), DOT_STEP(a3);
+    DOT_STEP(a4), DOT_STEP(a5), DOT_STEP(a6), DOT_STEP(a7);
+    __asm__ volatile("" : "+x"(u), "+x"(s));  // keep the inputs opaque to the compiler
+  }
+  __m256i t = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                               _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+  volatile int sink = _mm256_extract_epi32(t, 0);
+  (void)sink;
+  return 2.0 * 32 * 8 * (double)iters;
+}
