@@ -6,8 +6,9 @@
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk and sweeps every activation row through
 //      it; otherwise it dots each row of the tile with each activation row while
-//      the tile is in L1. A single activation row (generation) streams each
-//      weight row once, through the level's gemv kernel when it has one.
+//      the tile is in L1. A batch that fits in one group of the kernel (one
+//      token in generation, a few in speculative or parallel decoding) streams
+//      each weight row once through the level's gemv kernel, without packing.
 // The packed panel lives on the worker's stack (MM_PANEL_MAX bytes), so the
 // scratch does not depend on the thread count.
 #include "ops/matmul.h"
@@ -48,7 +49,7 @@ typedef struct {
   quantize_fn quantize;
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;  // NULL: generic path
-  gemv_fn gemv;            // single activation row
+  gemv_fn gemv;            // small batches
   const uint8_t *act;      // activation rows (x itself for F32)
   size_t act_stride;
   act_aux *aux;            // per-block side data when the kernels want it
@@ -143,7 +144,9 @@ static void product_worker(void *arg, int ith, int nth) {
   pool_split(tiles, ith, nth, &lo, &hi);
   int64_t r0 = lo * tile, r1 = hi * tile < j->w->n_out ? hi * tile : j->w->n_out;
   if (r0 >= r1) return;
-  if (j->gemv) j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, 0), j->aux, &j->y[r0]);
+  if (j->gemv)
+    j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, 0), j->act_stride, j->aux, j->aux_stride,
+            (int)j->n_tokens, &j->y[r0], j->ldy);
   else if (j->gemm) rows_gemm(j, r0, r1);
   else if (j->n_tokens == 1) rows_plain(j, r0, r1);
   else rows_tiled(j, r0, r1);
@@ -157,8 +160,8 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
   j.vec_dot = quant_vec_dot(w->type);
   assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
-  if (g && g->run && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
-  if (g && g->gemv && n_tokens == 1) j.gemv = g->gemv;
+  if (g && g->gemv && n_tokens <= g->gemv_cols) j.gemv = g->gemv;
+  else if (g && g->run && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
   if (j.vdt == T_F32) {
     j.act = (const uint8_t *)x;
     j.act_stride = (size_t)ldx * sizeof(float);

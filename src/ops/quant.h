@@ -107,9 +107,10 @@ typedef void (*gemm_pack_fn)(const void *w, size_t w_stride, int nr, int64_t k0,
 typedef void (*gemm_run_fn)(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,
                             size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,
                             int64_t ldy, int acc);
-// One activation row against nr weight rows (any count): y[r] = dot(row r, a).
-typedef void (*gemv_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *a, const act_aux *aux,
-                        float *y);
+// Up to `cols` activation rows against nr weight rows (any count), without
+// packing: y[c * ldy + r] = dot(weight row r, activation row c), r < nr, c < nc.
+typedef void (*gemv_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *a, size_t a_stride,
+                        const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy);
 typedef struct {
   int rows, cols;
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
@@ -117,7 +118,8 @@ typedef struct {
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)
-  gemv_fn gemv;        // NULL: single rows go through vec_dot
+  gemv_fn gemv;        // NULL: small batches go through vec_dot
+  int gemv_cols;       // largest batch for gemv (<= cols); larger ones are packed
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

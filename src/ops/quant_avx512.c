@@ -245,25 +245,41 @@ AI const int8_t *act_qs(const void *a, int64_t b, int q81) {
   return q81 ? ((const block_q8_1 *)a)[b].qs : ((const block_q8_0 *)a)[b].qs;
 }
 
-AI void gemv32(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, const act_aux *aux, float *y,
-               unpack32_fn unpack, int q81, size_t bytes) {
-  int64_t nb = n / QK;
+// Token c's activation row and side data.
+AI const void *act_row(const void *a, size_t a_stride, int c) { return (const uint8_t *)a + (size_t)c * a_stride; }
+AI const act_aux *aux_row(const act_aux *aux, size_t aux_stride, int c) {
+  return (const act_aux *)((const uint8_t *)aux + (size_t)c * aux_stride);
+}
+
+// acc += the products of one unpacked block with token block x (Q8_0 or Q8_1).
+AI __m512 block32(__m512 acc, const __m512i W[8], __m512 D, __m512 M, const int8_t *qs, const act_aux *x, int q81) {
+  __m512i s = dot8(W, qs, q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(x->corr));
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(D, _mm512_set1_ps(x->d)), acc);
+  return q81 ? _mm512_fmadd_ps(M, _mm512_set1_ps(x->s), acc) : acc;
+}
+
+AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
+                 const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack32_fn unpack, int q81,
+                 size_t bytes, const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
     pf_init(&pf, w, stride, r0, nr, bytes);
-    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    __m512 acc[NC];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; b++) {
       pf_step(&pf);
       __m512i W[8];
       __m512 D, M;
       unpack(&R, b, W, &D, &M);
-      __m512i s = dot8(W, act_qs(a, b, q81), q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(aux[b].corr));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(D, _mm512_set1_ps(aux[b].d)), acc);
-      if (q81) accm = _mm512_fmadd_ps(M, _mm512_set1_ps(aux[b].s), accm);
+      UNROLL
+      for (int c = 0; c < nc; c++)
+        acc[c] = block32(acc[c], W, D, M, act_qs(act_row(a, a_stride, c), b, q81), aux_row(aux, aux_stride, c) + b, q81);
     }
-    store16(y + r0, _mm512_add_ps(acc, accm), nr - r0, 0);
+    UNROLL
+    for (int c = 0; c < nc; c++) store16(y + c * ldy + r0, acc[c], nr - r0, 0);
   }
 }
 
@@ -287,9 +303,9 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
 
 AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, const act_aux *aux,
                 size_t aux_stride, float *y, int64_t ldy, int accum, int q81, const int nc) {
-  __m512 acc[NC], accm[NC];
+  __m512 acc[NC];
   UNROLL
-  for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
   const __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
     __m512i W[8];
@@ -297,16 +313,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     for (int k = 0; k < 8; k++) W[k] = _mm512_load_si512(p + k);
     __m512 D = _mm512_load_ps(p + 8), M = _mm512_load_ps(p + 9);
     UNROLL
-    for (int c = 0; c < nc; c++) {
-      const act_aux *x = (const act_aux *)((const uint8_t *)aux + (size_t)c * aux_stride) + b;
-      const void *ac = (const uint8_t *)a + (size_t)c * a_stride;
-      __m512i s = dot8(W, act_qs(ac, b, q81), q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(x->corr));
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(D, _mm512_set1_ps(x->d)), acc[c]);
-      if (q81) accm[c] = _mm512_fmadd_ps(M, _mm512_set1_ps(x->s), accm[c]);
-    }
+    for (int c = 0; c < nc; c++)
+      acc[c] = block32(acc[c], W, D, M, act_qs(act_row(a, a_stride, c), b, q81), aux_row(aux, aux_stride, c) + b, q81);
   }
   UNROLL
-  for (int c = 0; c < nc; c++) store16(y + c * ldy, _mm512_add_ps(acc[c], accm[c]), nr, accum);
+  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
 }
 
 // Specializes a run body for each activation-row count 1..NC (registers, not memory).
@@ -324,8 +335,9 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
 
 #define TYPE32(name, q81, bias)                                                                              \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
-                          const act_aux *aux, float *y) {                                                    \
-    gemv32(n, w, stride, nr, a, aux, y, unpack_##name, q81, sizeof(block_##name));                                                 \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
+               sizeof(block_##name))                                                                         \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
     pack32(w, stride, nr, k0, kn, panel, unpack_##name);                                                     \
@@ -336,8 +348,9 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     (void)w_stride;                                                                                          \
     RUN_SWITCH(run32_n, w, nr, k0, kn, a, a_stride, aux, aux_stride, y, ldy, acc, q81)                       \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {16, NC, KC, q81 ? -1 : bias, (size_t)(KC / QK) * P32_VECS * 64,   \
-                                         pack_##name, run_##name, gemv_##name};
+  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KC, .aux_bias = q81 ? -1 : bias,     \
+                                         .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
+                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
 TYPE32(q4_0, 0, 8)
 TYPE32(q4_1, 1, 0)
 TYPE32(q5_0, 0, 16)
@@ -552,42 +565,54 @@ AI __m512 kfinish(__m512 acc, __m512 D, __m512 DM, __m512i isum, __m512i msum, f
 
 #define FOR_GROUPS(X) X(0) X(1) X(2) X(3)
 
-AI void gemvK(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, float *y, size_t bytes,
-              khead_fn head, kgroup_fn group, int sub32) {
-  const block_q8_K *x = a;
+AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                int64_t ldy, size_t bytes, khead_fn head, kgroup_fn group, int sub32, const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
     pf_init(&pf, w, stride, r0, nr, bytes);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[NC];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
       pf_step(&pf);
       size_t off = (size_t)b * bytes;
       khead H;
       head(&R, off, &H);
-      __m512i isum = _mm512_setzero_si512();
-#define GROUP(g)                                                                                   \
-  {                                                                                                \
-    __m512i W[16];                                                                                 \
-    int J[4];                                                                                      \
-    group(&R, off, &H, g, W, J);                                                                   \
-    if (sub32) { /* groups hold sub-blocks 4g..4g+3: pairs share a scale */                        \
-      __m512i s0 = _mm512_add_epi32(dot4(W, x[b].qs + 16 * J[0]), dot4(W + 4, x[b].qs + 16 * J[1]));  \
-      __m512i s1 = _mm512_add_epi32(dot4(W + 8, x[b].qs + 16 * J[2]), dot4(W + 12, x[b].qs + 16 * J[3])); \
-      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s0, H.SC[J[0]]));                          \
-      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s1, H.SC[J[2]]));                          \
-    } else {                                                                                       \
-      UNROLL                                                                                       \
-      for (int q = 0; q < 4; q++)                                                                  \
-        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot4(W + 4 * q, x[b].qs + 16 * J[q]), H.SC[J[q]])); \
-    }                                                                                              \
+      __m512i isum[NC];
+      UNROLL
+      for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+#define GROUP(g)                                                                                     \
+  {                                                                                                  \
+    __m512i W[16];                                                                                   \
+    int J[4];                                                                                        \
+    group(&R, off, &H, g, W, J);                                                                     \
+    UNROLL                                                                                           \
+    for (int c = 0; c < nc; c++) {                                                                   \
+      const int8_t *qs = ((const block_q8_K *)act_row(a, a_stride, c))[b].qs;                        \
+      if (sub32) { /* sub-blocks 4g, 4g+1 and 4g+2, 4g+3 share a scale */                          \
+        __m512i s0 = _mm512_add_epi32(dot4(W, qs + 16 * J[0]), dot4(W + 4, qs + 16 * J[1]));        \
+        __m512i s1 = _mm512_add_epi32(dot4(W + 8, qs + 16 * J[2]), dot4(W + 12, qs + 16 * J[3]));   \
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(s0, H.SC[J[0]]));                    \
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(s1, H.SC[J[2]]));                    \
+      } else {                                                                                       \
+        UNROLL                                                                                       \
+        for (int q = 0; q < 4; q++)                                                                  \
+          isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot4(W + 4 * q, qs + 16 * J[q]), H.SC[J[q]])); \
+      }                                                                                              \
+    }                                                                                                \
   }
       FOR_GROUPS(GROUP)
 #undef GROUP
-      acc = kfinish(acc, H.D, H.DM, isum, kmins(H.CM, &x[b]), x[b].d);
+      UNROLL
+      for (int c = 0; c < nc; c++) {
+        const block_q8_K *x = (const block_q8_K *)act_row(a, a_stride, c) + b;
+        acc[c] = kfinish(acc[c], H.D, H.DM, isum[c], kmins(H.CM, x), x->d);
+      }
     }
-    store16(y + r0, acc, nr - r0, 0);
+    UNROLL
+    for (int c = 0; c < nc; c++) store16(y + c * ldy + r0, acc[c], nr - r0, 0);
   }
 }
 
@@ -664,9 +689,10 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
 
 #define TYPEK(name, sub32)                                                                                   \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
-                          const act_aux *aux, float *y) {                                                    \
-    (void)aux;                                                                                               \
-    gemvK(n, w, stride, nr, a, y, sizeof(block_##name), head_##name, group_##name, sub32);                   \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    (void)aux, (void)aux_stride;                                                                             \
+    RUN_SWITCH(gemvK_n, n, w, stride, nr, a, a_stride, y, ldy, sizeof(block_##name), head_##name,            \
+               group_##name, sub32)                                                                          \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
     packK(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                    \
@@ -677,8 +703,9 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
     (void)w_stride, (void)aux, (void)aux_stride;                                                             \
     RUN_SWITCH(runK_n, w, nr, k0, kn, a, a_stride, y, ldy, acc, sub32)                                       \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {16, NC, KC, 0, (size_t)(KC / QK_K) * PK_VECS * 64, pack_##name,     \
-                                         run_##name, gemv_##name};
+  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KC, .aux_bias = 0,                 \
+                                         .panel_bytes = (size_t)(KC / QK_K) * PK_VECS * 64, .pack = pack_##name, \
+                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = 4};
 TYPEK(q2_K, 0)
 TYPEK(q3_K, 0)
 TYPEK(q4_K, 1)
@@ -781,7 +808,8 @@ AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
     (void)w_stride, (void)aux, (void)aux_stride;                                                             \
     RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc, tid)                                         \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {16, NC, KCF, 0, (size_t)KCF * 64, pack_##name, run_##name, NULL};
+  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KCF, .panel_bytes = (size_t)KCF * 64, \
+                                         .pack = pack_##name, .run = run_##name};
 TYPEF(f32, T_F32)
 TYPEF(f16, T_F16)
 TYPEF(bf16, T_BF16)

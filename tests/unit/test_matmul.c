@@ -118,9 +118,9 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
     quant_dequant_at(s->type, SIMD_SCALAR)(w + (size_t)o * rb, wf + o * s->n_in, s->n_in);
   }
   mm_weight mw = {.type = s->type, .n_in = s->n_in, .n_out = s->n_out, .data = w, .row_bytes = rb};
-  static const int64_t batches[] = {1, 3, 17, 64};
+  static const int64_t batches[] = {1, 3, 8, 17, 64};
   int failed = 0;  // report the first failure of a shape only
-  for (size_t bi = 0; bi < 4 && !failed; bi++) {
+  for (size_t bi = 0; bi < 5 && !failed; bi++) {
     int64_t nt = batches[bi], ldx = s->n_in + 3, ldy = s->n_out + 5;
     float *x = malloc((size_t)(ldx * nt) * sizeof *x), *y = malloc((size_t)(ldy * nt) * sizeof *y);
     double *ry = malloc((size_t)(s->n_out * nt) * sizeof *ry), *mag = malloc((size_t)(s->n_out * nt) * sizeof *mag);
