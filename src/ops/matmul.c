@@ -28,7 +28,11 @@ static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 static bool needs_aux(uint32_t vdt) { return vdt == T_Q8_0 || vdt == T_Q8_1; }
 
-static size_t act_stride(uint32_t vdt, int64_t n_in) { return round_up(type_row_bytes(vdt, n_in), MM_ALIGN); }
+// F16 / BF16 activations may be handed to the batched kernels as floats: room for both.
+static size_t act_stride(uint32_t vdt, int64_t n_in) {
+  if (vdt == T_F16 || vdt == T_BF16) vdt = T_F32;
+  return round_up(type_row_bytes(vdt, n_in), MM_ALIGN);
+}
 
 static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act_aux); }
 
@@ -52,6 +56,7 @@ typedef struct {
   gemv_fn gemv;            // small batches
   const uint8_t *act;      // activation rows (x itself for F32)
   size_t act_stride;
+  int act_f32;             // activations rounded through vdt, but stored as floats
   act_aux *aux;            // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;
@@ -59,10 +64,26 @@ typedef struct {
 
 // ---- phase 1: quantize activations ----------------------------------------------------
 
+// Rounds src[0..n) through type (F16 / BF16) into floats.
+static void round_through(uint32_t type, const float *src, float *dst, int64_t n) {
+  quantize_fn q = quant_quantize(type);
+  dequant_fn d = quant_dequant(type);
+  uint16_t tmp[256];
+  for (int64_t i = 0; i < n; i += 256) {
+    int64_t m = n - i < 256 ? n - i : 256;
+    q(src + i, tmp, m);
+    d(tmp, dst + i, m);
+  }
+}
+
 static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   int64_t bs = type_block_size(j->vdt);
   size_t bb = type_block_bytes(j->vdt);
   const float *src = j->x + t * j->ldx + b0 * bs;
+  if (j->act_f32) {
+    round_through(j->vdt, src, (float *)(j->act + (size_t)t * j->act_stride) + b0 * bs, (b1 - b0) * bs);
+    return;
+  }
   uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_stride + (size_t)b0 * bb;
   j->quantize(src, dst, (b1 - b0) * bs);
   if (j->aux) {
@@ -170,6 +191,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
     j.act = s;
     j.act_stride = act_stride(j.vdt, w->n_in);
     j.quantize = quant_quantize(j.vdt);
+    j.act_f32 = j.gemm && j.gemm->act_f32;
     if ((j.gemm || j.gemv) && g->aux_bias != 0 && needs_aux(j.vdt)) {
       j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);
       j.aux_stride = aux_stride(w->n_in);

@@ -115,6 +115,7 @@ typedef struct {
   int rows, cols;
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
+  int act_f32;         // run wants F16/BF16 activations as floats (rounded through the type)
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)

@@ -766,25 +766,12 @@ AI void packF(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
   }
 }
 
+// Activations come as floats (F16 / BF16 ones already rounded through their type).
 AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
-               int64_t ldy, int accum, uint32_t type, const int nc) {
-  _Alignas(64) float buf[NC][KCF];
+               int64_t ldy, int accum, const int nc) {
   const float *x[NC];
-  size_t es = type == T_F32 ? 4 : 2;
   UNROLL
-  for (int c = 0; c < nc; c++) {
-    const uint8_t *row = (const uint8_t *)a + (size_t)c * a_stride + (size_t)k0 * es;
-    if (type == T_F32) {
-      x[c] = (const float *)row;
-      continue;
-    }
-    for (int64_t k = 0; k < kn; k += 16) {
-      int64_t left = kn - k;
-      __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-      _mm512_store_ps(buf[c] + k, load_fp(row + (size_t)k * 2, type, m));
-    }
-    x[c] = buf[c];
-  }
+  for (int c = 0; c < nc; c++) x[c] = (const float *)act_row(a, a_stride, c) + k0;
   __m512 acc[NC];
   UNROLL
   for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
@@ -806,10 +793,10 @@ AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
     (void)w_stride, (void)aux, (void)aux_stride;                                                             \
-    RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc, tid)                                         \
+    RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                              \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KCF, .panel_bytes = (size_t)KCF * 64, \
-                                         .pack = pack_##name, .run = run_##name};
+  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KCF, .act_f32 = 1,                   \
+                                         .panel_bytes = (size_t)KCF * 64, .pack = pack_##name, .run = run_##name};
 TYPEF(f32, T_F32)
 TYPEF(f16, T_F16)
 TYPEF(bf16, T_BF16)
