@@ -1,6 +1,6 @@
 // Tests matmul for every weight type against a naive float loop over the
 // dequantized weights and the (quantized, then dequantized) activations, for
-// several batch sizes, odd row counts, strided x and y, 1 and 2 threads, and
+// several batch sizes, odd row counts, strided x and y, 1 to 3 threads, and
 // every SIMD level of this CPU.
 #include <math.h>
 #include <stdlib.h>
@@ -130,7 +130,7 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
     uint8_t *scratch = malloc(sb + 1);
     for (int l = 0; l <= (int)cpu_max_simd_level() && !failed; l++) {
       cpu_set_simd_level((enum simd_level)l);
-      for (int th = 0; th < 2 && !failed; th++) {
+      for (int th = 0; th < 3 && !failed; th++) {
         for (int64_t i = 0; i < ldy * nt; i++) y[i] = NAN;
         matmul(pools[th], &mw, x, ldx, nt, y, ldy, scratch + 1);  // misaligned on purpose
         int bad = 0;
@@ -167,8 +167,8 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
 }
 
 int main(void) {
-  pool *pools[2] = {pool_new(1), pool_new(2)};
-  CHECK(pools[0] && pools[1]);
+  pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
+  CHECK(pools[0] && pools[1] && pools[2]);
   static const uint32_t types[] = {T_F32, T_F16, T_BF16, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1,
                                    T_Q8_0, T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -180,8 +180,11 @@ int main(void) {
     check_shape(&a, pools, 0);
     check_shape(&b, pools, 0);
     check_shape(&a, pools, 1);
+    if (bs == 1) {  // float rows of any length: ragged vector tails
+      shape c = {types[i], 100, 21};
+      check_shape(&c, pools, 0);
+    }
   }
-  pool_free(pools[0]);
-  pool_free(pools[1]);
+  for (int i = 0; i < 3; i++) pool_free(pools[i]);
   return tu_finish();
 }
