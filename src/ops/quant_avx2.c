@@ -30,6 +30,8 @@ static inline int hsum_i32(__m256i v) {
 }
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+// F16C rounds to nearest even, as fp16_from_fp32 does.
+static inline uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
@@ -246,13 +248,11 @@ static inline float hmax(__m256 v) {
 
 static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
-// roundf: to nearest, halves away from zero (exact: the fraction v - trunc(v) is exact).
+// roundf (halves away from zero) for |v| <= 128, as trunc(v + copysign(0.5 - 2^-25, v)):
+// checked equal to roundf for every float in that range.
 static inline __m256i round_away(__m256 v) {
-  __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  __m256 frac = vabs(_mm256_sub_ps(v, t));
-  __m256 one = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
-  __m256 adj = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one);
-  return _mm256_cvttps_epi32(_mm256_add_ps(t, adj));
+  __m256 c = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
+  return _mm256_cvttps_epi32(_mm256_add_ps(v, c));
 }
 
 // Four vectors of 8 int32 (each in -128..127) -> 32 int8 in order.
@@ -262,8 +262,8 @@ static inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// One block of 32 as Q8_0 / Q8_1; returns sum(qs) and sets *d.
-static inline int quant_block_q8(const float *src, int8_t *qs, float *d) {
+// One block of 32 as Q8_0 / Q8_1; returns sum(qs) (when want_sum) and sets *d.
+static inline int quant_block_q8(const float *src, int8_t *qs, float *d, int want_sum) {
   __m256 v[4];
   __m256 m = _mm256_setzero_ps();
   for (int k = 0; k < 4; k++) {
@@ -276,6 +276,7 @@ static inline int quant_block_q8(const float *src, int8_t *qs, float *d) {
   __m256i q[4];
   for (int k = 0; k < 4; k++) q[k] = round_away(_mm256_mul_ps(v[k], id));
   _mm256_storeu_si256((__m256i *)qs, pack_i8(q[0], q[1], q[2], q[3]));
+  if (!want_sum) return 0;
   return hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
 }
 
@@ -283,8 +284,8 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n) {
   block_q8_0 *y = dst;
   for (int64_t b = 0; b < n / QK; b++, src += QK) {
     float d;
-    quant_block_q8(src, y[b].qs, &d);
-    y[b].d = fp16_from_fp32(d);
+    quant_block_q8(src, y[b].qs, &d, 0);
+    y[b].d = f2h(d);
   }
 }
 
@@ -292,9 +293,9 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
   block_q8_1 *y = dst;
   for (int64_t b = 0; b < n / QK; b++, src += QK) {
     float d;
-    int sum = quant_block_q8(src, y[b].qs, &d);
-    y[b].d = fp16_from_fp32(d);
-    y[b].s = fp16_from_fp32((float)sum * d);
+    int sum = quant_block_q8(src, y[b].qs, &d, 1);
+    y[b].d = f2h(d);
+    y[b].s = f2h((float)sum * d);
   }
 }
 

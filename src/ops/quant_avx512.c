@@ -1049,6 +1049,107 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
   *out = hsum(acc) - summs;
 }
 
+// ---- activation quantizers -------------------------------------------------------------------------------
+// Bit-identical to the scalar reference (quant.c): the same divisions in the
+// same order, roundf as truncation plus an exact half test, and F16C for the
+// fp16 scale (round to nearest even, as fp16_from_fp32).
+
+AI __m512 vabs512(__m512 v) { return _mm512_abs_ps(v); }
+
+// roundf (halves away from zero) for |v| <= 128, as trunc(v + copysign(0.5 - 2^-25, v)):
+// checked equal to roundf for every float in that range.
+AI __m512i round_away512(__m512 v) {
+  __m512i c = _mm512_ternarylogic_epi32(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000),
+                                        _mm512_castps_si512(_mm512_set1_ps(0.49999997f)), 0xEA);  // (v & sign) | c
+  return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_castsi512_ps(c)));
+}
+
+AI uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+// Up to 16 blocks of 32 (Q8_0 / Q8_1) at once, so that the two divisions per
+// block (d = amax / 127, then 1 / d, as the reference) are two vector
+// divisions per 16 blocks instead of a serial chain per block. Block b's
+// quants go to qs(b); d[b] and (q81) sum[b] are returned.
+AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, size_t qs_off, float d[16], int sum[16],
+                       int q81) {
+  _Alignas(64) float amax[16] = {0};
+  for (int b = 0; b < nb; b++) {
+    __m512 m = _mm512_max_ps(vabs512(_mm512_loadu_ps(src + 32 * b)), vabs512(_mm512_loadu_ps(src + 32 * b + 16)));
+    amax[b] = _mm512_reduce_max_ps(m);
+  }
+  __m512 vd = _mm512_div_ps(_mm512_load_ps(amax), _mm512_set1_ps(127.0f));
+  __mmask16 nz = _mm512_cmp_ps_mask(vd, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+  _Alignas(64) float id[16];
+  _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), vd));
+  _mm512_storeu_ps(d, vd);
+  for (int b = 0; b < nb; b++) {
+    __m512 s = _mm512_set1_ps(id[b]);
+    __m512i q0 = round_away512(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b), s));
+    __m512i q1 = round_away512(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b + 16), s));
+    int8_t *qs = (int8_t *)(dst + (size_t)b * bytes + qs_off);
+    _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(q1));
+    if (q81) sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+static void quantize_q8_0(const float *src, void *dst, int64_t n) {
+  block_q8_0 *y = dst;
+  float d[16];
+  for (int64_t b = 0; b < n / QK; b += 16) {
+    int nb = n / QK - b < 16 ? (int)(n / QK - b) : 16;
+    quant_blocks32(src + b * QK, nb, (uint8_t *)(y + b), sizeof *y, 2, d, NULL, 0);
+    for (int i = 0; i < nb; i++) y[b + i].d = f2h(d[i]);
+  }
+}
+
+static void quantize_q8_1(const float *src, void *dst, int64_t n) {
+  block_q8_1 *y = dst;
+  float d[16];
+  int sum[16];
+  for (int64_t b = 0; b < n / QK; b += 16) {
+    int nb = n / QK - b < 16 ? (int)(n / QK - b) : 16;
+    quant_blocks32(src + b * QK, nb, (uint8_t *)(y + b), sizeof *y, 4, d, sum, 1);
+    for (int i = 0; i < nb; i++) {
+      y[b + i].d = f2h(d[i]);
+      y[b + i].s = f2h((float)sum[i] * d[i]);
+    }
+  }
+}
+
+// Q8_K as the reference: -127 / (the first value of largest magnitude), ties to even.
+static void quantize_q8_K(const float *src, void *dst, int64_t n) {
+  block_q8_K *y = dst;
+  for (int64_t b = 0; b < n / QK_K; b++, src += QK_K) {
+    __m512 m = _mm512_setzero_ps();
+    UNROLL
+    for (int k = 0; k < QK_K; k += 16) m = _mm512_max_ps(m, vabs512(_mm512_loadu_ps(src + k)));
+    float amax = _mm512_reduce_max_ps(m);
+    if (amax == 0) {
+      memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    int first = 0;
+    __m512 am = _mm512_set1_ps(amax);
+    for (int k = 0; k < QK_K; k += 16) {
+      __mmask16 eq = _mm512_cmp_ps_mask(vabs512(_mm512_loadu_ps(src + k)), am, _CMP_EQ_OQ);
+      if (eq) {
+        first = k + __builtin_ctz((unsigned)eq);
+        break;
+      }
+    }
+    float iscale = -127.0f / src[first];
+    __m512 is = _mm512_set1_ps(iscale);
+    UNROLL
+    for (int k = 0; k < QK_K; k += 16) {
+      __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + k), is)), _mm512_set1_epi32(127));
+      _mm_storeu_si128((__m128i *)(y[b].qs + k), _mm512_cvtsepi32_epi8(q));
+      y[b].bsums[k / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+    }
+    y[b].d = 1.0f / iscale;
+  }
+}
+
 // ---- table ---------------------------------------------------------------------------------------------
 
 void quant_avx512_table(quant_kernels *t) {
@@ -1059,7 +1160,9 @@ void quant_avx512_table(quant_kernels *t) {
   t[T_Q4_1] = (quant_kernels){NULL, NULL, vec_dot_q4_1, &gemm_q4_1};
   t[T_Q5_0] = (quant_kernels){NULL, NULL, vec_dot_q5_0, &gemm_q5_0};
   t[T_Q5_1] = (quant_kernels){NULL, NULL, vec_dot_q5_1, &gemm_q5_1};
-  t[T_Q8_0] = (quant_kernels){NULL, NULL, vec_dot_q8_0, &gemm_q8_0};
+  t[T_Q8_0] = (quant_kernels){NULL, quantize_q8_0, vec_dot_q8_0, &gemm_q8_0};
+  t[T_Q8_1].quantize = quantize_q8_1;
+  t[T_Q8_K].quantize = quantize_q8_K;
   t[T_Q2_K] = (quant_kernels){NULL, NULL, vec_dot_q2_K, &gemm_q2_K};
   t[T_Q3_K] = (quant_kernels){NULL, NULL, vec_dot_q3_K, &gemm_q3_K};
   t[T_Q4_K] = (quant_kernels){NULL, NULL, vec_dot_q4_K, &gemm_q4_K};
