@@ -96,7 +96,7 @@ static void make_row(uint32_t type, int64_t n, int random_bits, uint8_t *row, fl
   size_t bytes = type_row_bytes(type, n), bb = type_block_bytes(type);
   int off[2];
   scale_fields(type, off);
-  for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)(rnd_normal() * 1000.0f);
+  for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)((int64_t)(rnd_normal() * 1000.0f) & 0xff);
   for (size_t b = 0; b < bytes; b += bb)
     for (int f = 0; f < 2; f++)
       if (off[f] >= 0) {
