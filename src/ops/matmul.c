@@ -66,7 +66,7 @@ typedef struct {
 
 // Rounds src[0..n) through type (F16 / BF16) into floats.
 static void round_through(uint32_t type, const float *src, float *dst, int64_t n) {
-  quantize_fn q = quant_quantize(type);
+  quantize_fn q = quant_quantize_act(type);
   dequant_fn d = quant_dequant(type);
   uint16_t tmp[256];
   for (int64_t i = 0; i < n; i += 256) {
@@ -190,7 +190,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
     uint8_t *s = (uint8_t *)round_up((size_t)scratch, MM_ALIGN);
     j.act = s;
     j.act_stride = act_stride(j.vdt, w->n_in);
-    j.quantize = quant_quantize(j.vdt);
+    j.quantize = quant_quantize_act(j.vdt);
     j.act_f32 = j.gemm && j.gemm->act_f32;
     if ((j.gemm || j.gemv) && g->aux_bias != 0 && needs_aux(j.vdt)) {
       j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);

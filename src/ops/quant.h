@@ -32,6 +32,15 @@ dequant_fn quant_dequant_at(uint32_t type, enum simd_level level);
 quantize_fn quant_quantize_at(uint32_t type, enum simd_level level);
 vec_dot_fn quant_vec_dot_at(uint32_t type, enum simd_level level);
 
+// The quantizer for activation rows of a vec-dot type (what matmul uses).
+// For Q8_0 and Q8_1 it rounds as the reference engine does on x86 when it
+// quantizes activations (round-half-even of x * 127 / amax), while
+// quant_quantize rounds as the reference quantizer writes model files
+// (roundf of x / d), so that both reproduce the reference bit for bit. For
+// the other types the two are the same.
+quantize_fn quant_quantize_act(uint32_t type);
+quantize_fn quant_quantize_act_at(uint32_t type, enum simd_level level);
+
 // ---- block layouts ----------------------------------------------------------
 // As GGUF files store them (ggml's layouts), little-endian, fp16 fields as raw
 // bits (core/fp16.h). Element i of a 32-element block: the low nibble of
@@ -132,6 +141,7 @@ typedef struct {
   quantize_fn quantize;
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;
+  quantize_fn quantize_act;  // NULL: same as quantize
 } quant_kernels;
 
 #if defined(__x86_64__)

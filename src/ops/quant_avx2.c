@@ -248,13 +248,6 @@ static inline float hmax(__m256 v) {
 
 static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
-// roundf (halves away from zero) for |v| <= 128, as trunc(v + copysign(0.5 - 2^-25, v)):
-// checked equal to roundf for every float in that range.
-static inline __m256i round_away(__m256 v) {
-  __m256 c = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
-  return _mm256_cvttps_epi32(_mm256_add_ps(v, c));
-}
-
 // Four vectors of 8 int32 (each in -128..127) -> 32 int8 in order.
 static inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
   __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -262,7 +255,8 @@ static inline __m256i pack_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// One block of 32 as Q8_0 / Q8_1; returns sum(qs) (when want_sum) and sets *d.
+// One block of 32 as Q8_0 / Q8_1 (see quant.c): q = round-half-even(x * 127 / amax).
+// Returns sum(qs) (when want_sum) and sets *d = amax / 127.
 static inline int quant_block_q8(const float *src, int8_t *qs, float *d, int want_sum) {
   __m256 v[4];
   __m256 m = _mm256_setzero_ps();
@@ -272,9 +266,9 @@ static inline int quant_block_q8(const float *src, int8_t *qs, float *d, int wan
   }
   float amax = hmax(m);
   *d = amax / 127.0f;
-  __m256 id = _mm256_set1_ps(*d != 0 ? 1.0f / *d : 0.0f);
+  __m256 id = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
   __m256i q[4];
-  for (int k = 0; k < 4; k++) q[k] = round_away(_mm256_mul_ps(v[k], id));
+  for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));  // MXCSR: nearest even
   _mm256_storeu_si256((__m256i *)qs, pack_i8(q[0], q[1], q[2], q[3]));
   if (!want_sum) return 0;
   return hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
@@ -295,7 +289,7 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
     float d;
     int sum = quant_block_q8(src, y[b].qs, &d, 1);
     y[b].d = f2h(d);
-    y[b].s = f2h((float)sum * d);
+    y[b].s = f2h(d * (float)sum);
   }
 }
 
@@ -513,14 +507,14 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
 
 void quant_avx2_table(quant_kernels *t) {
   t[T_F32].vec_dot = vec_dot_f32;
-  t[T_F16] = (quant_kernels){dequant_f16, quantize_f16, vec_dot_f16, NULL};
-  t[T_BF16] = (quant_kernels){dequant_bf16, quantize_bf16, vec_dot_bf16, NULL};
-  t[T_Q4_0] = (quant_kernels){dequant_q4_0, NULL, vec_dot_q4_0, NULL};
+  t[T_F16] = (quant_kernels){.dequant = dequant_f16, .quantize = quantize_f16, .vec_dot = vec_dot_f16};
+  t[T_BF16] = (quant_kernels){.dequant = dequant_bf16, .quantize = quantize_bf16, .vec_dot = vec_dot_bf16};
+  t[T_Q4_0] = (quant_kernels){.dequant = dequant_q4_0, .vec_dot = vec_dot_q4_0};
   t[T_Q4_1].vec_dot = vec_dot_q4_1;
   t[T_Q5_0].vec_dot = vec_dot_q5_0;
   t[T_Q5_1].vec_dot = vec_dot_q5_1;
-  t[T_Q8_0] = (quant_kernels){dequant_q8_0, quantize_q8_0, vec_dot_q8_0, NULL};
-  t[T_Q8_1].quantize = quantize_q8_1;
+  t[T_Q8_0] = (quant_kernels){.dequant = dequant_q8_0, .vec_dot = vec_dot_q8_0, .quantize_act = quantize_q8_0};
+  t[T_Q8_1].quantize_act = quantize_q8_1;
   t[T_Q8_K].quantize = quantize_q8_K;
   t[T_Q2_K].vec_dot = vec_dot_q2_K;
   t[T_Q3_K].vec_dot = vec_dot_q3_K;

@@ -1050,26 +1050,18 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
 }
 
 // ---- activation quantizers -------------------------------------------------------------------------------
-// Bit-identical to the scalar reference (quant.c): the same divisions in the
-// same order, roundf as truncation plus an exact half test, and F16C for the
-// fp16 scale (round to nearest even, as fp16_from_fp32).
+// Bit-identical to the scalar reference (quant.c): the same divisions, the
+// conversion's round-half-even, and F16C for the fp16 scale (round to nearest
+// even, as fp16_from_fp32).
 
 AI __m512 vabs512(__m512 v) { return _mm512_abs_ps(v); }
-
-// roundf (halves away from zero) for |v| <= 128, as trunc(v + copysign(0.5 - 2^-25, v)):
-// checked equal to roundf for every float in that range.
-AI __m512i round_away512(__m512 v) {
-  __m512i c = _mm512_ternarylogic_epi32(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000),
-                                        _mm512_castps_si512(_mm512_set1_ps(0.49999997f)), 0xEA);  // (v & sign) | c
-  return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_castsi512_ps(c)));
-}
 
 AI uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 // Up to 16 blocks of 32 (Q8_0 / Q8_1) at once, so that the two divisions per
-// block (d = amax / 127, then 1 / d, as the reference) are two vector
-// divisions per 16 blocks instead of a serial chain per block. Block b's
-// quants go to qs(b); d[b] and (q81) sum[b] are returned.
+// block (d = amax / 127 and 127 / amax) are two vector divisions per 16 blocks
+// instead of a serial chain per block. Block b's quants go to qs(b); d[b] and
+// (q81) sum[b] are returned.
 AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, size_t qs_off, float d[16], int sum[16],
                        int q81) {
   _Alignas(64) float amax[16] = {0};
@@ -1077,15 +1069,15 @@ AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, siz
     __m512 m = _mm512_max_ps(vabs512(_mm512_loadu_ps(src + 32 * b)), vabs512(_mm512_loadu_ps(src + 32 * b + 16)));
     amax[b] = _mm512_reduce_max_ps(m);
   }
-  __m512 vd = _mm512_div_ps(_mm512_load_ps(amax), _mm512_set1_ps(127.0f));
-  __mmask16 nz = _mm512_cmp_ps_mask(vd, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+  __m512 am = _mm512_load_ps(amax);
+  __mmask16 nz = _mm512_cmp_ps_mask(am, _mm512_setzero_ps(), _CMP_NEQ_OQ);
   _Alignas(64) float id[16];
-  _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), vd));
-  _mm512_storeu_ps(d, vd);
+  _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), am));
+  _mm512_storeu_ps(d, _mm512_div_ps(am, _mm512_set1_ps(127.0f)));
   for (int b = 0; b < nb; b++) {
     __m512 s = _mm512_set1_ps(id[b]);
-    __m512i q0 = round_away512(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b), s));
-    __m512i q1 = round_away512(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b + 16), s));
+    __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b), s));  // nearest even
+    __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + 32 * b + 16), s));
     int8_t *qs = (int8_t *)(dst + (size_t)b * bytes + qs_off);
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(q0));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(q1));
@@ -1112,7 +1104,7 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
     quant_blocks32(src + b * QK, nb, (uint8_t *)(y + b), sizeof *y, 4, d, sum, 1);
     for (int i = 0; i < nb; i++) {
       y[b + i].d = f2h(d[i]);
-      y[b + i].s = f2h((float)sum[i] * d[i]);
+      y[b + i].s = f2h(d[i] * (float)sum[i]);
     }
   }
 }
@@ -1153,19 +1145,19 @@ static void quantize_q8_K(const float *src, void *dst, int64_t n) {
 // ---- table ---------------------------------------------------------------------------------------------
 
 void quant_avx512_table(quant_kernels *t) {
-  t[T_F32] = (quant_kernels){NULL, NULL, vec_dot_f32, &gemm_f32};
-  t[T_F16] = (quant_kernels){NULL, NULL, vec_dot_f16, &gemm_f16};
-  t[T_BF16] = (quant_kernels){NULL, NULL, vec_dot_bf16, &gemm_bf16};
-  t[T_Q4_0] = (quant_kernels){NULL, NULL, vec_dot_q4_0, &gemm_q4_0};
-  t[T_Q4_1] = (quant_kernels){NULL, NULL, vec_dot_q4_1, &gemm_q4_1};
-  t[T_Q5_0] = (quant_kernels){NULL, NULL, vec_dot_q5_0, &gemm_q5_0};
-  t[T_Q5_1] = (quant_kernels){NULL, NULL, vec_dot_q5_1, &gemm_q5_1};
-  t[T_Q8_0] = (quant_kernels){NULL, quantize_q8_0, vec_dot_q8_0, &gemm_q8_0};
-  t[T_Q8_1].quantize = quantize_q8_1;
+  t[T_F32] = (quant_kernels){.vec_dot = vec_dot_f32, .gemm = &gemm_f32};
+  t[T_F16] = (quant_kernels){.vec_dot = vec_dot_f16, .gemm = &gemm_f16};
+  t[T_BF16] = (quant_kernels){.vec_dot = vec_dot_bf16, .gemm = &gemm_bf16};
+  t[T_Q4_0] = (quant_kernels){.vec_dot = vec_dot_q4_0, .gemm = &gemm_q4_0};
+  t[T_Q4_1] = (quant_kernels){.vec_dot = vec_dot_q4_1, .gemm = &gemm_q4_1};
+  t[T_Q5_0] = (quant_kernels){.vec_dot = vec_dot_q5_0, .gemm = &gemm_q5_0};
+  t[T_Q5_1] = (quant_kernels){.vec_dot = vec_dot_q5_1, .gemm = &gemm_q5_1};
+  t[T_Q8_0] = (quant_kernels){.vec_dot = vec_dot_q8_0, .gemm = &gemm_q8_0, .quantize_act = quantize_q8_0};
+  t[T_Q8_1].quantize_act = quantize_q8_1;
   t[T_Q8_K].quantize = quantize_q8_K;
-  t[T_Q2_K] = (quant_kernels){NULL, NULL, vec_dot_q2_K, &gemm_q2_K};
-  t[T_Q3_K] = (quant_kernels){NULL, NULL, vec_dot_q3_K, &gemm_q3_K};
-  t[T_Q4_K] = (quant_kernels){NULL, NULL, vec_dot_q4_K, &gemm_q4_K};
-  t[T_Q5_K] = (quant_kernels){NULL, NULL, vec_dot_q5_K, &gemm_q5_K};
-  t[T_Q6_K] = (quant_kernels){NULL, NULL, vec_dot_q6_K, &gemm_q6_K};
+  t[T_Q2_K] = (quant_kernels){.vec_dot = vec_dot_q2_K, .gemm = &gemm_q2_K};
+  t[T_Q3_K] = (quant_kernels){.vec_dot = vec_dot_q3_K, .gemm = &gemm_q3_K};
+  t[T_Q4_K] = (quant_kernels){.vec_dot = vec_dot_q4_K, .gemm = &gemm_q4_K};
+  t[T_Q5_K] = (quant_kernels){.vec_dot = vec_dot_q5_K, .gemm = &gemm_q5_K};
+  t[T_Q6_K] = (quant_kernels){.vec_dot = vec_dot_q6_K, .gemm = &gemm_q6_K};
 }

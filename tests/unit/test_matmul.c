@@ -54,7 +54,7 @@ static void naive(const shape *s, const uint8_t *w, const float *wf, const float
   float *xq = malloc((size_t)s->n_in * sizeof *xq);
   void *tmp = malloc(type_row_bytes(T_F32, s->n_in));
   for (int64_t t = 0; t < nt; t++) {
-    quant_quantize_at(vt, SIMD_SCALAR)(x + t * ldx, tmp, s->n_in);
+    quant_quantize_act_at(vt, SIMD_SCALAR)(x + t * ldx, tmp, s->n_in);
     quant_dequant_at(vt, SIMD_SCALAR)(tmp, xq, s->n_in);
     for (int64_t o = 0; o < s->n_out; o++) {
       double acc = 0, m = 0;

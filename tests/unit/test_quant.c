@@ -139,6 +139,11 @@ static void test_fixed_32(void) {
   block_q8_1 q1;
   quant_quantize_at(T_Q8_1, SIMD_SCALAR)(x, &q1, 32);
   CHECK(q1.d == 0x3c00 && fp16_to_fp32(q1.s) == 0.0f);  // 127 + 3 - 3 + 0 - 127
+  // Activations round as the reference engine's x86 path: halves to even.
+  quant_quantize_act_at(T_Q8_0, SIMD_SCALAR)(x, &q, 32);
+  CHECK(q.d == 0x3c00 && q.qs[0] == 127 && q.qs[1] == 2 && q.qs[2] == -2 && q.qs[3] == 0 && q.qs[4] == -126);
+  quant_quantize_act_at(T_Q8_1, SIMD_SCALAR)(x, &q1, 32);
+  CHECK(q1.d == 0x3c00 && fp16_to_fp32(q1.s) == 1.0f);  // 127 + 2 - 2 + 0 - 126
 
   // Q4_0 . Q8_0 by hand: (3.5 * 127 + (-3.5) * 2 + 0) with d_a = 1.
   block_q8_0 act = {.d = 0x3c00};
@@ -421,7 +426,7 @@ static void test_level_dequant(enum simd_level level, uint32_t type) {
 }
 
 static void test_level_quantize(enum simd_level level, uint32_t type) {
-  quantize_fn ref = quant_quantize_at(type, SIMD_SCALAR), fn = quant_quantize_at(type, level);
+  quantize_fn ref = quant_quantize_act_at(type, SIMD_SCALAR), fn = quant_quantize_act_at(type, level);
   if (!fn) return;
   static const int64_t sizes[] = {256, 1024, 4096 + 256, 37};
   for (size_t s = 0; s < 4; s++) {
@@ -474,6 +479,9 @@ static void test_dispatch(void) {
   }
   CHECK(quant_vec_dot_type(T_Q4_1) == T_Q8_1 && quant_vec_dot_type(T_Q5_0) == T_Q8_0);
   CHECK(quant_vec_dot_type(T_Q3_K) == T_Q8_K && quant_vec_dot_type(T_BF16) == T_BF16);
+  CHECK(quant_quantize_act(T_Q8_0) && quant_quantize_act(T_Q8_1) && quant_quantize_act(T_Q8_K));
+  CHECK(quant_quantize_act(T_Q8_0) != quant_quantize(T_Q8_0));
+  CHECK(quant_quantize_act_at(T_Q4_0, SIMD_SCALAR) == quant_quantize_at(T_Q4_0, SIMD_SCALAR));
   CHECK(quant_vec_dot(T_IQ2_XXS) == NULL && quant_dequant(T_COUNT + 5) == NULL);
 }
 
