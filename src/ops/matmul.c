@@ -1,4 +1,4 @@
-// matmul: see matmul.h. Two pool runs:
+// matmul: see matmul.h. One pool run in two phases, with a barrier between:
 //   1. the activation rows are quantized to the weight's vec-dot type into the
 //      scratch (plus, for the batched kernels, per-block side data), split
 //      across threads by rows, or by blocks when there are fewer rows than threads;
@@ -14,6 +14,7 @@
 #include "ops/matmul.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ops/quant.h"
@@ -60,6 +61,7 @@ typedef struct {
   act_aux *aux;            // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;
+  _Atomic int arrived;  // threads done with phase 1
 } mm_job;
 
 // ---- phase 1: quantize activations ----------------------------------------------------
@@ -173,6 +175,25 @@ static void product_worker(void *arg, int ith, int nth) {
   else rows_tiled(j, r0, r1);
 }
 
+static inline void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Both phases in one pool run (a decode step runs hundreds of matmuls, and a
+// barrier costs less than a second dispatch): every thread of the run is live,
+// so waiting for all of them to finish phase 1 is safe.
+static void matmul_worker(void *arg, int ith, int nth) {
+  mm_job *j = arg;
+  if (j->quantize) {
+    quantize_worker(j, ith, nth);
+    atomic_fetch_add_explicit(&j->arrived, 1, memory_order_acq_rel);
+    while (atomic_load_explicit(&j->arrived, memory_order_acquire) < nth) spin_pause();
+  }
+  product_worker(j, ith, nth);
+}
+
 void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
             void *scratch) {
   if (n_tokens <= 0 || w->n_out <= 0) return;
@@ -197,7 +218,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
       j.aux_stride = aux_stride(w->n_in);
       j.aux_bias = g->aux_bias > 0 ? g->aux_bias : 0;
     }
-    pool_run(p, quantize_worker, &j);
   }
-  pool_run(p, product_worker, &j);
+  atomic_init(&j.arrived, 0);
+  pool_run(p, matmul_worker, &j);
 }
