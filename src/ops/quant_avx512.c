@@ -527,15 +527,18 @@ AI void group_q6_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
   t16x4(R, off + 64 * h + l0, L0);
   t16x4(R, off + 64 * h + 32 + l0, L1);
   t16x4(R, off + 128 + 32 * h + l0, Q);
-  const __m512i m30 = _mm512_set1_epi8(0x30);
+  // u = low 4 bits from ql | 2 bits from qh << 4: a bit-select under 0x0F
+  // (vpternlogd), then the two top bits cleared.
+  const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F);
+#define SEL(lo, hi) _mm512_and_si512(_mm512_ternarylogic_epi32(m0f, lo, hi, 0xCA), m3f)  // m ? lo : hi
   UNROLL
   for (int k = 0; k < 4; k++) {
-    W[k] = _mm512_or_si512(low_nib(L0[k]), _mm512_and_si512(_mm512_slli_epi16(Q[k], 4), m30));
-    W[4 + k] = _mm512_or_si512(low_nib(L1[k]), _mm512_and_si512(_mm512_slli_epi16(Q[k], 2), m30));
-    W[8 + k] = _mm512_or_si512(high_nib(L0[k]), _mm512_and_si512(Q[k], m30));
-    W[12 + k] = _mm512_or_si512(high_nib(L1[k]), _mm512_and_si512(_mm512_srli_epi16(Q[k], 2), m30));
+    W[k] = SEL(L0[k], _mm512_slli_epi16(Q[k], 4));
+    W[4 + k] = SEL(L1[k], _mm512_slli_epi16(Q[k], 2));
+    W[8 + k] = SEL(_mm512_srli_epi16(L0[k], 4), Q[k]);
+    W[12 + k] = SEL(_mm512_srli_epi16(L1[k], 4), _mm512_srli_epi16(Q[k], 2));
   }
-  UNROLL
+#undef SEL
   for (int s = 0; s < 4; s++) J[s] = 8 * h + 2 * s + l0 / 16;
 }
 
