@@ -212,7 +212,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
     j.act = s;
     j.act_stride = act_stride(j.vdt, w->n_in);
     j.quantize = quant_quantize_act(j.vdt);
-    j.act_f32 = j.gemm && j.gemm->act_f32;
+    j.act_f32 = (j.gemm || j.gemv) && g->act_f32;
     if ((j.gemm || j.gemv) && g->aux_bias != 0 && needs_aux(j.vdt)) {
       j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);
       j.aux_stride = aux_stride(w->n_in);

@@ -788,6 +788,49 @@ AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
   for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
 }
 
+// Small batches without packing: each weight row streams once, in order (one
+// sequential stream, which the hardware prefetcher follows; two rows side by
+// side measured at half the bandwidth), each 16 values converted once and
+// multiplied with every activation row; sums reduced at the end of the row.
+AI void gemvF_step(const uint8_t *wr, int64_t k, __mmask16 m, const void *a, size_t a_stride, uint32_t type,
+                   __m512 *acc, const int nc) {
+  __m512 v = load_fp(wr + (size_t)k * (type == T_F32 ? 4 : 2), type, m);
+  UNROLL
+  for (int c = 0; c < nc; c++)
+    acc[c] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, (const float *)act_row(a, a_stride, c) + k), acc[c]);
+}
+
+AI void gemvF_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                int64_t ldy, uint32_t type, const int nc) {
+  // With few activation rows, more sets of partial sums keep FMAs in flight.
+  const int sets = nc == 1 ? 4 : nc == 2 ? 2 : 1;
+  for (int64_t r = 0; r < nr; r++) {
+    const uint8_t *wr = (const uint8_t *)w + (size_t)r * stride;
+    __m512 acc[4][NC];
+    UNROLL
+    for (int i = 0; i < sets; i++) {
+      UNROLL
+      for (int c = 0; c < nc; c++) acc[i][c] = _mm512_setzero_ps();
+    }
+    int64_t k = 0;
+    for (; k + 16 * sets <= n; k += 16 * sets) {
+      UNROLL
+      for (int i = 0; i < sets; i++) gemvF_step(wr, k + 16 * i, 0xffff, a, a_stride, type, acc[i], nc);
+    }
+    for (; k < n; k += 16) {
+      __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+      gemvF_step(wr, k, m, a, a_stride, type, acc[0], nc);
+    }
+    UNROLL
+    for (int c = 0; c < nc; c++) {
+      __m512 t = acc[0][c];
+      UNROLL
+      for (int i = 1; i < sets; i++) t = _mm512_add_ps(t, acc[i][c]);
+      y[c * ldy + r] = _mm512_reduce_add_ps(t);
+    }
+  }
+}
+
 #define TYPEF(name, tid)                                                                                     \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
     packF(w, stride, nr, k0, kn, panel, tid);                                                                \
@@ -798,8 +841,14 @@ AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
     (void)w_stride, (void)aux, (void)aux_stride;                                                             \
     RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                              \
   }                                                                                                          \
+  static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    (void)aux, (void)aux_stride;                                                                             \
+    RUN_SWITCH(gemvF_n, n, w, stride, nr, a, a_stride, y, ldy, tid)                                          \
+  }                                                                                                          \
   static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KCF, .act_f32 = 1,                   \
-                                         .panel_bytes = (size_t)KCF * 64, .pack = pack_##name, .run = run_##name};
+                                         .panel_bytes = (size_t)KCF * 64, .pack = pack_##name, .run = run_##name, \
+                                         .gemv = gemv_##name, .gemv_cols = NC};
 TYPEF(f32, T_F32)
 TYPEF(f16, T_F16)
 TYPEF(bf16, T_BF16)
