@@ -45,7 +45,21 @@ static uint32_t parse_type(const char *s) {
   return UINT32_MAX;
 }
 
+// K-quants need rows of a multiple of 256; for other rows the reference
+// quantizer falls back to a 32-block type of similar size, and so do we
+// (Qwen2.5-0.5B's 896-wide rows, for one).
+static uint32_t row_type(uint32_t type, int64_t n_in) {
+  if (type_row_bytes(type, n_in)) return type;
+  switch (type) {
+  case T_Q4_K: return T_Q5_0;
+  case T_Q5_K: return T_Q5_1;
+  case T_Q6_K: return T_Q8_0;
+  default: return T_Q4_0;
+  }
+}
+
 static void add_matrix(gguf_writer *w, const char *name, uint32_t type, int64_t n_in, int64_t n_out, float std) {
+  type = row_type(type, n_in);
   size_t row = type_row_bytes(type, n_in);
   uint8_t *data = malloc(row * (size_t)n_out);
   float *tmp = malloc(sizeof(float) * (size_t)n_in);
