@@ -15,6 +15,7 @@
 
 #include <assert.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ops/quant.h"
@@ -202,6 +203,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
   j.vec_dot = quant_vec_dot(w->type);
   assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
+  if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
   if (g && g->gemv && n_tokens <= g->gemv_cols) j.gemv = g->gemv;
   else if (g && g->run && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
   if (j.vdt == T_F32) {

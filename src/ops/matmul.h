@@ -22,6 +22,7 @@ typedef struct {
 // Scratch bytes matmul needs for n_tokens activation rows of n_in elements.
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens);
 // y[t * ldy + o] = sum_i W[o][i] * x[t * ldx + i] for t < n_tokens, o < n_out.
+// y overlaps neither x nor the scratch; scratch needs no alignment.
 void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
             void *scratch);
 
