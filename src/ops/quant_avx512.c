@@ -115,6 +115,34 @@ AI void t16x4(const rows16 *R, size_t off, __m512i T[4]) {
   T[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+// 32 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of
+// row r, k < 8. Two 4x4 transposes per 128-bit lane (rows r and r + 8 share
+// a vector), then one two-source permute per output.
+AI void t16x8(const rows16 *R, size_t off, __m512i T[8]) {
+  __m512i z[8];
+  UNROLL
+  for (int i = 0; i < 8; i++)
+    z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(R->r[i] + off)), load256(R->r[i + 8] + off), 1);
+  __m512i a[4], b[4];
+  UNROLL
+  for (int h = 0; h < 2; h++) {  // rows 4h..4h+3 (and + 8)
+    __m512i *o = h ? b : a, *q = z + 4 * h;
+    __m512i t0 = _mm512_unpacklo_epi32(q[0], q[1]), t1 = _mm512_unpackhi_epi32(q[0], q[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(q[2], q[3]), t3 = _mm512_unpackhi_epi32(q[2], q[3]);
+    o[0] = _mm512_unpacklo_epi64(t0, t2);
+    o[1] = _mm512_unpackhi_epi64(t0, t2);
+    o[2] = _mm512_unpacklo_epi64(t1, t3);
+    o[3] = _mm512_unpackhi_epi64(t1, t3);
+  }
+  // a[k] lanes: dword k (lane 0) and 4 + k (lane 1) of rows 0..3, then of rows 8..11; b: rows 4..7, 12..15
+  const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  UNROLL
+  for (int k = 0; k < 4; k++) {
+    T[k] = _mm512_permutex2var_epi64(a[k], lo, b[k]);
+    T[4 + k] = _mm512_permutex2var_epi64(a[k], hi, b[k]);
+  }
+}
+
 // Streaming prefetch for gemv. The 16 rows read side by side are 16 slow
 // streams, which the hardware prefetcher follows poorly (a plain read of 16
 // interleaved rows of 0.5-1 KB reaches about 60% of sequential bandwidth
@@ -219,8 +247,7 @@ AI void unpack_q5_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
 AI void unpack_q8_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
   size_t off = (size_t)b * sizeof(block_q8_0);
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128)
-  t16x4(R, off + 2, W);
-  t16x4(R, off + 18, W + 4);
+  t16x8(R, off + 2, W);
   UNROLL
   for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(W[k], flip);
   *D = half_ps(gather32(R, off), 0);
@@ -472,9 +499,8 @@ AI void head_q4_K(const rows16 *R, size_t off, khead *H) { head_q45_K(R, off, H)
 // Q4_K group g: qs[32g .. 32g+32): low nibbles are values 64g + 0..31, high 64g + 32..63.
 AI void group_q4_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   (void)H;
-  __m512i A[4], B[4];
-  t16x4(R, off + 16 + 32 * g, A);
-  t16x4(R, off + 32 + 32 * g, B);
+  __m512i T[8], *A = T, *B = T + 4;
+  t16x8(R, off + 16 + 32 * g, T);
   UNROLL
   for (int k = 0; k < 4; k++) {
     W[k] = low_nib(A[k]);
@@ -487,15 +513,13 @@ AI void group_q4_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
 
 AI void head_q5_K(const rows16 *R, size_t off, khead *H) {
   head_q45_K(R, off, H);
-  t16x4(R, off + 16, H->X);      // qh[0..16)
-  t16x4(R, off + 32, H->X + 4);  // qh[16..32)
+  t16x8(R, off + 16, H->X);  // qh[0..16) in X[0..4), qh[16..32) in X[4..8)
 }
 
 // As Q4_K; the 5th bit of value 64g + l is bit 2g of qh[l], of 64g + 32 + l bit 2g + 1.
 AI void group_q5_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
-  __m512i A[4], B[4];
-  t16x4(R, off + 48 + 32 * g, A);
-  t16x4(R, off + 64 + 32 * g, B);
+  __m512i T[8], *A = T, *B = T + 4;
+  t16x8(R, off + 48 + 32 * g, T);
   UNROLL
   for (int k = 0; k < 4; k++) {
     W[k] = _mm512_or_si512(low_nib(A[k]), bit_move(H->X[k], 2 * g, 4));
