@@ -475,6 +475,7 @@ static int loop_items(trt *rt, const tnode *n, tval *items) {
 fail:
   tv_decref(kept);
   tv_decref(*items);
+  *items = tv_undef();
   return -1;
 }
 

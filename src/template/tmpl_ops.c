@@ -28,14 +28,14 @@ static int repeat(trt *rt, const tnode *at, tval seq, int64_t times, tval *out) 
   if (times < 0) times = 0;
   size_t unit = seq.kind == TV_STR ? seq.u.s->len : seq.u.l->n;
   if (unit && (uint64_t)times > TMPL_MAX_OUTPUT / unit) return tmpl_fail(rt, at, "repetition too large");
-  if (tmpl_charge(rt, at, (uint64_t)times)) return -1;
-  if (seq.kind == TV_STR) {
+  if (seq.kind == TV_STR) {  // the string's bytes are charged when it is made
     tbuf b = {0};
     for (int64_t i = 0; i < times; i++)
       if (tbuf_put(rt, at, &b, seq.u.s->s, unit)) return tbuf_free(&b), -1;
     *out = tv_str_take_buf(rt, at, &b);
     return tv_ok(rt) ? 0 : -1;
   }
+  if (tmpl_charge(rt, at, (uint64_t)times * unit)) return -1;
   *out = tv_list_new(rt, at, unit * (size_t)times);
   for (int64_t i = 0; out->kind == TV_LIST && i < times; i++)
     for (size_t k = 0; k < unit; k++) out->u.l->v[out->u.l->n++] = tv_incref(seq.u.l->v[k]);
