@@ -503,16 +503,290 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
   *out = hsum(acc);
 }
 
+// ---- row-interleaved kernels, 8 rows ---------------------------------------------------------------
+// As in quant_avx512.c (which explains the scheme): 8 weight rows transposed
+// so that each 32-bit lane holds 4 bytes of one row, activations broadcast.
+// Without VNNI a product step is maddubs (pairs of u8 x s8 into int16), and
+// the int16 sums of several steps are added before one madd widens them:
+// with 4-bit weights 8 steps (16 products of at most 15 * 127 per int16) and
+// with 5-bit ones 4 steps stay below 32767. Only the unsigned 32-element
+// types take this path; Q8_0 and the K-quants use the per-row dots.
+
+#define AI static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+#define NC2 4     // activation rows per call (16 vector registers)
+#define KC2 2048  // elements per K-chunk of a panel
+
+typedef struct {
+  const uint8_t *r[8];
+  __m256i gidx;  // byte offsets of the rows from r[0], for gathers
+} rows8;
+
+AI void rows8_init(rows8 *R, const void *w, size_t stride, int64_t nr) {
+  int32_t idx[8];
+  UNROLL
+  for (int i = 0; i < 8; i++) {
+    int64_t k = i < nr ? i : nr - 1;  // a short tile repeats its last row
+    R->r[i] = (const uint8_t *)w + (size_t)k * stride;
+    idx[i] = (int32_t)((size_t)k * stride);
+  }
+  R->gidx = _mm256_loadu_si256((const __m256i *)idx);
+}
+
+// 16 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of row r.
+AI void t8x4(const rows8 *R, size_t off, __m256i T[4]) {
+  __m256i z[4];
+  UNROLL
+  for (int i = 0; i < 4; i++) z[i] = _mm256_set_m128i(load128(R->r[i + 4] + off), load128(R->r[i] + off));
+  __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+  __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+  T[0] = _mm256_unpacklo_epi64(t0, t2);
+  T[1] = _mm256_unpackhi_epi64(t0, t2);
+  T[2] = _mm256_unpacklo_epi64(t1, t3);
+  T[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// Streaming prefetch (see quant_avx512.c): while one tile of rows is computed,
+// a later one is prefetched linearly, a few lines per block step.
+typedef struct {
+  const char *p, *end;
+  int lines, l1;
+} prefetcher8;
+
+AI void pf8_init(prefetcher8 *pf, const void *w, size_t stride, int64_t r0, int64_t nr, size_t block_bytes) {
+  pf->l1 = 8 * stride <= 8704;
+  int64_t ahead = pf->l1 ? 8 : 16;
+  int64_t first = r0 + ahead < nr ? r0 + ahead : nr, last = r0 + ahead + 8 < nr ? r0 + ahead + 8 : nr;
+  pf->p = (const char *)w + (size_t)first * stride;
+  pf->end = (const char *)w + (size_t)last * stride;
+  pf->lines = (int)((8 * block_bytes + 63) / 64);
+}
+
+AI void pf8_step(prefetcher8 *pf) {
+  for (int i = 0; i < pf->lines && pf->p < pf->end; i++, pf->p += 64) {
+    if (pf->l1) _mm_prefetch(pf->p, _MM_HINT_T0);
+    else _mm_prefetch(pf->p, _MM_HINT_T1);
+  }
+}
+
+AI __m256i gather8(const rows8 *R, size_t off) { return _mm256_i32gather_epi32((const int *)(R->r[0] + off), R->gidx, 1); }
+
+// fp16 in the low (hi = 0) or high half of each lane -> float.
+AI __m256 half8(__m256i v, int hi) {
+  v = hi ? _mm256_srli_epi32(v, 16) : _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
+  return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+AI void nib_split8(const __m256i T[4], __m256i W[8]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  UNROLL
+  for (int k = 0; k < 4; k++) {
+    W[k] = _mm256_and_si256(T[k], m4);
+    W[k + 4] = _mm256_and_si256(_mm256_srli_epi16(T[k], 4), m4);
+  }
+}
+
+// Adds the 5th bit: value 4k + j of a row is bit 4k + j of its 32-bit qh.
+AI void q5_high8(__m256i qh, __m256i W[8]) {
+  const __m256i lanes = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
+  UNROLL
+  for (int k = 0; k < 8; k++) {
+    // byte k / 2 of each lane's qh into all 4 bytes of the lane, then byte j tests bit 4 (k % 2) + j
+    __m256i rep = _mm256_shuffle_epi8(qh, _mm256_add_epi8(_mm256_set1_epi32((int)((uint32_t)(k / 2) * 0x01010101u)), lanes));
+    __m256i bit = _mm256_set1_epi32((int)(0x08040201u << (4 * (k % 2))));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit);
+    W[k] = _mm256_or_si256(W[k], _mm256_and_si256(set, _mm256_set1_epi8(16)));
+  }
+}
+
+AI void unpack8_q4_0(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_0);
+  __m256i T[4];
+  t8x4(R, off + 2, T);
+  nib_split8(T, W);
+  *D = half8(gather8(R, off), 0);
+  *M = _mm256_setzero_ps();
+}
+
+AI void unpack8_q4_1(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_1);
+  __m256i T[4];
+  t8x4(R, off + 4, T);
+  nib_split8(T, W);
+  __m256i dm = gather8(R, off);
+  *D = half8(dm, 0);
+  *M = half8(dm, 1);
+}
+
+AI void unpack8_q5_0(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_0);
+  __m256i T[4];
+  t8x4(R, off + 6, T);
+  nib_split8(T, W);
+  q5_high8(gather8(R, off + 2), W);
+  *D = half8(gather8(R, off), 0);
+  *M = _mm256_setzero_ps();
+}
+
+AI void unpack8_q5_1(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_1);
+  __m256i T[4];
+  t8x4(R, off + 8, T);
+  nib_split8(T, W);
+  q5_high8(gather8(R, off + 4), W);
+  __m256i dm = gather8(R, off);
+  *D = half8(dm, 0);
+  *M = half8(dm, 1);
+}
+
+typedef void (*unpack8_fn)(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M);
+
+AI __m256i bcast32_8(const void *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// int32 per row: init + sum over the block of w . a; `run` steps share one widening.
+AI __m256i dot8x(const __m256i *W, const int8_t *qs, __m256i init, const int run) {
+  __m256i acc = init;
+  UNROLL
+  for (int k0 = 0; k0 < 8; k0 += run) {
+    __m256i p = _mm256_maddubs_epi16(W[k0], bcast32_8(qs + 4 * k0));
+    UNROLL
+    for (int k = k0 + 1; k < k0 + run; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(W[k], bcast32_8(qs + 4 * k)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+  }
+  return acc;
+}
+
+AI const void *act_row8(const void *a, size_t a_stride, int c) { return (const uint8_t *)a + (size_t)c * a_stride; }
+AI const act_aux *aux_row8(const act_aux *aux, size_t aux_stride, int c) {
+  return (const act_aux *)((const uint8_t *)aux + (size_t)c * aux_stride);
+}
+AI const int8_t *act_qs8(const void *a, int64_t b, int q81) {
+  return q81 ? ((const block_q8_1 *)a)[b].qs : ((const block_q8_0 *)a)[b].qs;
+}
+
+AI __m256 block8(__m256 acc, const __m256i *W, __m256 D, __m256 M, const int8_t *qs, const act_aux *x, int q81,
+                 const int run) {
+  __m256i s = dot8x(W, qs, q81 ? _mm256_setzero_si256() : _mm256_set1_epi32(x->corr), run);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(D, _mm256_set1_ps(x->d)), acc);
+  return q81 ? _mm256_fmadd_ps(M, _mm256_set1_ps(x->s), acc) : acc;
+}
+
+AI void store8(float *y, __m256 v, int64_t n, int acc) {
+  if (n >= 8) {
+    if (acc) v = _mm256_add_ps(v, _mm256_loadu_ps(y));
+    _mm256_storeu_ps(y, v);
+    return;
+  }
+  float t[8];
+  _mm256_storeu_ps(t, v);
+  for (int64_t i = 0; i < n; i++) y[i] = acc ? y[i] + t[i] : t[i];
+}
+
+AI void gemv8_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
+                const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack8_fn unpack, int q81, int run,
+                size_t bytes, const int nc) {
+  for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+    rows8 R;
+    rows8_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    prefetcher8 pf;
+    pf8_init(&pf, w, stride, r0, nr, bytes);
+    __m256 acc[NC2];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK; b++) {
+      pf8_step(&pf);
+      __m256i W[8];
+      __m256 D, M;
+      unpack(&R, b, W, &D, &M);
+      UNROLL
+      for (int c = 0; c < nc; c++)
+        acc[c] = block8(acc[c], W, D, M, act_qs8(act_row8(a, a_stride, c), b, q81), aux_row8(aux, aux_stride, c) + b,
+                        q81, run);
+    }
+    UNROLL
+    for (int c = 0; c < nc; c++) store8(y + c * ldy + r0, acc[c], nr - r0, 0);
+  }
+}
+
+#define P8_VECS 10  // per block: W[8], D, M
+
+AI void pack8(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack8_fn unpack) {
+  rows8 R;
+  rows8_init(&R, w, stride, nr);
+  __m256i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P8_VECS) {
+    __m256i W[8];
+    __m256 D, M;
+    unpack(&R, b, W, &D, &M);
+    UNROLL
+    for (int k = 0; k < 8; k++) _mm256_store_si256(p + k, W[k]);
+    _mm256_store_ps((float *)(p + 8), D);
+    _mm256_store_ps((float *)(p + 9), M);
+  }
+}
+
+AI void run8_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, const act_aux *aux,
+               size_t aux_stride, float *y, int64_t ldy, int accum, int q81, int run, const int nc) {
+  __m256 acc[NC2];
+  UNROLL
+  for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+  const __m256i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P8_VECS) {
+    __m256 D = _mm256_load_ps((const float *)(p + 8)), M = _mm256_load_ps((const float *)(p + 9));
+    UNROLL
+    for (int c = 0; c < nc; c++)
+      acc[c] = block8(acc[c], p, D, M, act_qs8(act_row8(a, a_stride, c), b, q81), aux_row8(aux, aux_stride, c) + b,
+                      q81, run);
+  }
+  UNROLL
+  for (int c = 0; c < nc; c++) store8(y + c * ldy, acc[c], nr, accum);
+}
+
+#define RUN_SWITCH4(body, ...)         \
+  switch (nc) {                        \
+  case 1: body(__VA_ARGS__, 1); break; \
+  case 2: body(__VA_ARGS__, 2); break; \
+  case 3: body(__VA_ARGS__, 3); break; \
+  default: body(__VA_ARGS__, 4); break; \
+  }
+
+#define TYPE8(name, q81, bias, steps)                                                                          \
+  static void gemv8_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,               \
+                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    RUN_SWITCH4(gemv8_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack8_##name, q81, steps, \
+                sizeof(block_##name))                                                                        \
+  }                                                                                                          \
+  static void pack8_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {      \
+    pack8(w, stride, nr, k0, kn, panel, unpack8_##name);                                                     \
+  }                                                                                                          \
+  static void run8_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,     \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                          int acc) {                                                                         \
+    (void)w_stride;                                                                                          \
+    RUN_SWITCH4(run8_n, w, nr, k0, kn, a, a_stride, aux, aux_stride, y, ldy, acc, q81, steps)                \
+  }                                                                                                          \
+  static const quant_gemm gemm8_##name = {.rows = 8, .cols = NC2, .kc = KC2, .aux_bias = q81 ? -1 : bias,   \
+                                          .panel_bytes = (size_t)(KC2 / QK) * P8_VECS * 32, .pack = pack8_##name, \
+                                          .run = run8_##name, .gemv = gemv8_##name, .gemv_cols = NC2};
+TYPE8(q4_0, 0, 8, 8)
+TYPE8(q4_1, 1, 0, 8)
+TYPE8(q5_0, 0, 16, 4)
+TYPE8(q5_1, 1, 0, 4)
+
 // ---- table -------------------------------------------------------------------------------
 
 void quant_avx2_table(quant_kernels *t) {
   t[T_F32].vec_dot = vec_dot_f32;
   t[T_F16] = (quant_kernels){.dequant = dequant_f16, .quantize = quantize_f16, .vec_dot = vec_dot_f16};
   t[T_BF16] = (quant_kernels){.dequant = dequant_bf16, .quantize = quantize_bf16, .vec_dot = vec_dot_bf16};
-  t[T_Q4_0] = (quant_kernels){.dequant = dequant_q4_0, .vec_dot = vec_dot_q4_0};
-  t[T_Q4_1].vec_dot = vec_dot_q4_1;
-  t[T_Q5_0].vec_dot = vec_dot_q5_0;
-  t[T_Q5_1].vec_dot = vec_dot_q5_1;
+  t[T_Q4_0] = (quant_kernels){.dequant = dequant_q4_0, .vec_dot = vec_dot_q4_0, .gemm = &gemm8_q4_0};
+  t[T_Q4_1] = (quant_kernels){.vec_dot = vec_dot_q4_1, .gemm = &gemm8_q4_1};
+  t[T_Q5_0] = (quant_kernels){.vec_dot = vec_dot_q5_0, .gemm = &gemm8_q5_0};
+  t[T_Q5_1] = (quant_kernels){.vec_dot = vec_dot_q5_1, .gemm = &gemm8_q5_1};
   t[T_Q8_0] = (quant_kernels){.dequant = dequant_q8_0, .vec_dot = vec_dot_q8_0, .quantize_act = quantize_q8_0};
   t[T_Q8_1].quantize_act = quantize_q8_1;
   t[T_Q8_K].quantize = quantize_q8_K;
