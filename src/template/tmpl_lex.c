@@ -217,65 +217,83 @@ static int lex_text(lexer *lx, size_t start, size_t n) {
   return lex_push(lx, TK_TEXT, 0, start, lx->src + start, n);
 }
 
-tk *tmpl_lex(const char *src, size_t len, size_t *ntk) {
-  lexer lx = {.src = src, .len = len};
-  if (len > 0 && src[len - 1] == '\n') lx.len = --len;  // keep_trailing_newline off
-  bool strip_next = false, trim_nl = false;
-  size_t pos = 0;
-  while (pos < len) {
-    size_t open = lex_find_open(src, len, pos);
-    size_t ts = pos, tn = open - pos;
-    if (strip_next)
-      while (tn && is_space(src[ts])) ts++, tn--;
-    else if (trim_nl && tn && src[ts] == '\n') ts++, tn--;
-    else if (trim_nl && tn > 1 && src[ts] == '\r' && src[ts + 1] == '\n') ts += 2, tn -= 2;
-    strip_next = trim_nl = false;
-    if (open == len) {
-      if (lex_text(&lx, ts, tn)) return lex_fail(&lx, open, "out of memory");
-      break;
-    }
-    char kind = src[open + 1], sign = open + 2 < len ? src[open + 2] : 0;
+// How the text after a tag is trimmed.
+typedef struct {
+  bool strip;    // '-': all whitespace
+  bool trim_nl;  // trim_blocks: one newline
+} lex_after;
+
+// {# ... #}: skipped. Returns the offset after it, 0 on error.
+static size_t lex_comment(lexer *lx, size_t open, size_t body, lex_after *after) {
+  const char *e = body <= lx->len ? memmem(lx->src + body, lx->len - body, "#}", 2) : NULL;
+  if (!e) return lex_fail(lx, open, "unterminated comment"), 0;
+  size_t end = (size_t)(e - lx->src);
+  after->strip = end > body && lx->src[end - 1] == '-';
+  after->trim_nl = !(end > body && lx->src[end - 1] == '+');
+  return end + 2;
+}
+
+// {% raw %}...{% endraw %}: the body is text. Returns the offset after it,
+// 0 on error.
+static size_t lex_raw(lexer *lx, size_t open, size_t raw, bool raw_strip, lex_after *after) {
+  size_t bend;
+  bool sb, sa;
+  size_t end = lex_raw_close(lx->src, lx->len, raw, &bend, &sb, &sa);
+  if (!end) return lex_fail(lx, open, "unterminated {% raw %} block"), 0;
+  size_t rs = raw, rn = bend - raw;
+  if (raw_strip)
+    while (rn && is_space(lx->src[rs])) rs++, rn--;
+  if (sb)
+    while (rn && is_space(lx->src[rs + rn - 1])) rn--;
+  if (lex_text(lx, rs, rn)) return lex_fail(lx, open, "out of memory"), 0;
+  after->strip = sa;
+  after->trim_nl = !sa;
+  return end;
+}
+
+// The text from pos to the next tag at `open`, trimmed by the tag before it
+// (`after`) and by the next tag's own sign and lstrip_blocks.
+static int lex_text_before(lexer *lx, size_t pos, size_t open, lex_after after) {
+  const char *src = lx->src;
+  size_t ts = pos, tn = open - pos;
+  if (after.strip)
+    while (tn && is_space(src[ts])) ts++, tn--;
+  else if (after.trim_nl && tn && src[ts] == '\n') ts++, tn--;  // not "\r\n", as @huggingface/jinja
+  if (open < lx->len) {
+    char kind = src[open + 1], sign = open + 2 < lx->len ? src[open + 2] : 0;
     if (sign == '-')
       while (tn && is_space(src[ts + tn - 1])) tn--;
     else if (kind != '{' && sign != '+')
       tn = lex_lstrip_len(src, ts, tn);
-    if (lex_text(&lx, ts, tn)) return lex_fail(&lx, open, "out of memory");
+  }
+  return lex_text(lx, ts, tn);
+}
+
+tk *tmpl_lex(const char *src, size_t len, size_t *ntk) {
+  lexer lx = {.src = src, .len = len};
+  if (len > 0 && src[len - 1] == '\n') lx.len = --len;  // keep_trailing_newline off
+  lex_after after = {false, false};
+  size_t pos = 0;
+  while (pos < len) {
+    size_t open = lex_find_open(src, len, pos);
+    if (lex_text_before(&lx, pos, open, after)) return lex_fail(&lx, open, "out of memory");
+    if (open == len) break;
+    char kind = src[open + 1], sign = open + 2 < len ? src[open + 2] : 0;
     size_t body = open + 2 + (sign == '-' || (sign == '+' && kind != '{'));
-    if (kind == '#') {
-      const char *e = body <= len ? memmem(src + body, len - body, "#}", 2) : NULL;
-      if (!e) return lex_fail(&lx, open, "unterminated comment");
-      size_t end = (size_t)(e - src);
-      strip_next = end > body && src[end - 1] == '-';
-      trim_nl = !(end > body && src[end - 1] == '+');
-      pos = end + 2;
-      continue;
-    }
-    bool raw_strip;
+    bool raw_strip = false;
     size_t raw = kind == '%' ? lex_raw_open(src, len, body, &raw_strip) : 0;
-    if (raw) {
-      size_t bend;
-      bool sb, sa;
-      size_t after = lex_raw_close(src, len, raw, &bend, &sb, &sa);
-      if (!after) return lex_fail(&lx, open, "unterminated {% raw %} block");
-      size_t rs = raw, rn = bend - raw;
-      if (raw_strip)
-        while (rn && is_space(src[rs])) rs++, rn--;
-      if (sb)
-        while (rn && is_space(src[rs + rn - 1])) rn--;
-      if (lex_text(&lx, rs, rn)) return lex_fail(&lx, open, "out of memory");
-      strip_next = sa;
-      trim_nl = !sa;
-      pos = after;
-      continue;
+    if (kind == '#') {
+      pos = lex_comment(&lx, open, body, &after);
+    } else if (raw) {
+      pos = lex_raw(&lx, open, raw, raw_strip, &after);
+    } else {
+      if (lex_push(&lx, kind == '%' ? TK_STMT_OPEN : TK_EXPR_OPEN, 0, open, NULL, 0))
+        return lex_fail(&lx, open, "out of memory");
+      bool plus_after = false;
+      pos = lex_tag(&lx, open, body, kind, &after.strip, &plus_after);
+      after.trim_nl = kind == '%' && !plus_after;
     }
-    if (lex_push(&lx, kind == '%' ? TK_STMT_OPEN : TK_EXPR_OPEN, 0, open, NULL, 0))
-      return lex_fail(&lx, open, "out of memory");
-    bool strip_after, plus_after;
-    size_t after = lex_tag(&lx, open, body, kind, &strip_after, &plus_after);
-    if (!after) return NULL;
-    strip_next = strip_after;
-    trim_nl = kind == '%' && !plus_after;
-    pos = after;
+    if (!pos) return NULL;
   }
   if (lex_push(&lx, TK_EOF, 0, len, NULL, 0)) return lex_fail(&lx, len, "out of memory");
   *ntk = lx.n;

@@ -83,7 +83,7 @@ static void test_whitespace(void) {
   EXPECT("{# c #}\nx{#- c -#}  y  {#- c #}", NULL, "xy");
   EXPECT("{% raw %}{{ not parsed }}{% endraw %}", NULL, "{{ not parsed }}");
   EXPECT("{{ {'a': {'b': 1}} }}", NULL, "{\"a\": {\"b\": 1}}");  // }} inside braces
-  EXPECT("a\r\n{% if true %}\r\nb{% endif %}", NULL, "a\r\nb");
+  EXPECT("a\r\n{% if true %}\r\nb{% endif %}", NULL, "a\r\n\r\nb");  // trim_blocks takes "\n" only
 }
 
 static void test_operators(void) {
