@@ -14,6 +14,7 @@
 #include "ops/matmul.h"
 
 #include <assert.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -182,6 +183,18 @@ static inline void spin_pause(void) {
 #endif
 }
 
+// Waits until all nth threads have arrived: spins briefly (the others are
+// normally microseconds away), then yields, so that a thread the OS has
+// descheduled (more threads than free cores) can run instead of being waited
+// for through whole time slices.
+static void barrier_wait(_Atomic int *arrived, int nth) {
+  atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel);
+  for (int spins = 0; atomic_load_explicit(arrived, memory_order_acquire) < nth; spins++) {
+    if (spins < 4000) spin_pause();
+    else sched_yield();
+  }
+}
+
 // Both phases in one pool run (a decode step runs hundreds of matmuls, and a
 // barrier costs less than a second dispatch): every thread of the run is live,
 // so waiting for all of them to finish phase 1 is safe.
@@ -189,8 +202,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
   mm_job *j = arg;
   if (j->quantize) {
     quantize_worker(j, ith, nth);
-    atomic_fetch_add_explicit(&j->arrived, 1, memory_order_acq_rel);
-    while (atomic_load_explicit(&j->arrived, memory_order_acquire) < nth) spin_pause();
+    barrier_wait(&j->arrived, nth);
   }
   product_worker(j, ith, nth);
 }
