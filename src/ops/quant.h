@@ -107,9 +107,9 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first
 // repacks the tile's weight rows, over the K-range [k0, k0 + kn), into a
-// panel (panel_bytes of scratch; kn <= kc), which `run` then reuses for
-// every group of activation rows; otherwise `run` reads the weights directly
-// (w, w_stride) and kc is 0 (whole rows).
+// panel (panel_bytes, which matmul keeps on its stack; kn <= kc), which `run`
+// then reuses for every group of activation rows; otherwise `run` reads the
+// weights directly (w, w_stride) and kc is 0 (whole rows).
 typedef void (*gemm_pack_fn)(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, void *panel);
 // y[c * ldy + r] (+)= dot over [k0, k0 + kn) of weight row r and activation
 // row c, for r < nr, c < nc; `acc` adds to y instead of storing.
@@ -124,7 +124,7 @@ typedef struct {
   int rows, cols;
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
-  int act_f32;         // run wants F16/BF16 activations as floats (rounded through the type)
+  int act_f32;         // run and gemv want F16/BF16 activations as floats (rounded through the type)
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)
