@@ -242,7 +242,6 @@ int tmpl_filter_find(const char *name);
 int tmpl_test_find(const char *name);
 int tmpl_method_known(const char *name);   // any type has it
 int tmpl_global_find(const char *name);
-const char *tmpl_global_name(int i);
 int tmpl_filter_call(trt *rt, const tnode *at, int fn, tval in, const targs *a, tval *out);
 int tmpl_test_call(trt *rt, const tnode *at, int fn, tval in, const targs *a, bool *out);
 int tmpl_method_call(trt *rt, const tnode *at, const char *name, tval self, const targs *a, tval *out);

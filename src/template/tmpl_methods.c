@@ -492,8 +492,6 @@ int tmpl_global_find(const char *name) {
   return -1;
 }
 
-const char *tmpl_global_name(int i) { return globals[i].name; }
-
 int tmpl_global_call(trt *rt, const tnode *at, int fn, const targs *a, tval *out) {
   *out = tv_undef();
   if (tmpl_charge(rt, at, 1)) return -1;
