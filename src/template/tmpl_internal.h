@@ -22,7 +22,7 @@
 #define TMPL_MAX_CALL_DEPTH 50         // macro calls in progress
 #define TMPL_MAX_DATA_DEPTH 200        // nesting of lists/dicts printed, compared or read from JSON
 #define TMPL_MAX_OUTPUT (32u << 20)    // bytes of output, and of any one string
-#define TMPL_MAX_WORK 8000000          // evaluation steps (+ 1 per 32 bytes built)
+#define TMPL_MAX_WORK 4000000          // evaluation steps (+ 1 per 32 bytes built)
 
 // ---- tokens
 enum tk_kind { TK_EOF, TK_TEXT, TK_EXPR_OPEN, TK_EXPR_CLOSE, TK_STMT_OPEN, TK_STMT_CLOSE,
