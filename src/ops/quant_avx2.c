@@ -777,6 +777,199 @@ TYPE8(q4_1, 1, 0, 8)
 TYPE8(q5_0, 0, 16, 4)
 TYPE8(q5_1, 1, 0, 4)
 
+// ---- row-interleaved Q4_K / Q5_K, 8 rows ------------------------------------------------------------
+// Per super-block: SC[m] = (scale, scale) of 32-value sub-block m as an int16
+// pair, so that madd applies the scale while it widens the int16 sums of
+// maddubs; CM[i] = (min_i, min_i) against the bsums pair (2i, 2i + 1).
+typedef struct {
+  __m256i SC[8], CM[8], X[8];  // X: Q5_K's high bits, qh[0..16) and qh[16..32)
+  __m256 D, DM;
+} khead8;
+
+// In every dword, bytes i and j as two unsigned int16.
+AI __m256i bytes_u16_8(__m256i v, int i, int j) {
+  uint32_t pat = (uint32_t)i | 0x80u << 8 | (uint32_t)j << 16 | 0x80u << 24;
+  const __m256i lanes = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
+  return _mm256_shuffle_epi8(v, _mm256_add_epi8(_mm256_set1_epi32((int)pat), lanes));
+}
+
+AI void head8_q45_K(const rows8 *R, size_t off, khead8 *H, int five) {
+  __m256i T[4];
+  t8x4(R, off, T);
+  H->D = half8(T[0], 0);
+  H->DM = half8(T[0], 1);
+  const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f), m2 = _mm256_set1_epi32(0x03030303);
+  __m256i sc_lo = _mm256_and_si256(T[1], m6), mn_lo = _mm256_and_si256(T[2], m6);
+  __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(T[3], m4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(T[1], 6), m2), 4));
+  __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(T[3], 4), m4),
+                                  _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(T[2], 6), m2), 4));
+  UNROLL
+  for (int m = 0; m < 8; m++) {
+    H->SC[m] = bytes_u16_8(m < 4 ? sc_lo : sc_hi, m % 4, m % 4);
+    H->CM[m] = bytes_u16_8(m < 4 ? mn_lo : mn_hi, m % 4, m % 4);
+  }
+  if (five) {
+    t8x4(R, off + 16, H->X);
+    t8x4(R, off + 32, H->X + 4);
+  }
+}
+
+// Sub-blocks 2g (low nibbles) and 2g + 1 (high) of a super-block: W[0..8) and
+// W[8..16), values 4k.. in W[k]; with five, bit 2g / 2g + 1 of qh as the 5th bit.
+AI void group8_q45_K(const rows8 *R, size_t off, const khead8 *H, int g, int five, __m256i W[16]) {
+  __m256i T[8];
+  t8x4(R, off + (five ? 48 : 16) + 32 * g, T);
+  t8x4(R, off + (five ? 64 : 32) + 32 * g, T + 4);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+  UNROLL
+  for (int k = 0; k < 8; k++) {
+    W[k] = _mm256_and_si256(T[k], m4);
+    W[8 + k] = _mm256_and_si256(_mm256_srli_epi16(T[k], 4), m4);
+    if (five) {
+      __m256i lo = _mm256_and_si256(_mm256_srli_epi16(H->X[k], 2 * g), m1);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(H->X[k], 2 * g + 1), m1);
+      W[k] = _mm256_or_si256(W[k], _mm256_slli_epi16(lo, 4));
+      W[8 + k] = _mm256_or_si256(W[8 + k], _mm256_slli_epi16(hi, 4));
+    }
+  }
+}
+
+// sc * (q . a) over one 32-value sub-block, int32 per row; int16 sums are
+// widened every `steps` products (8 for 4-bit, 4 for 5-bit values).
+AI __m256i ksub8(const __m256i *W, const int8_t *qs, __m256i sc, int steps) {
+  __m256i acc = _mm256_setzero_si256();
+  UNROLL
+  for (int k0 = 0; k0 < 8; k0 += steps) {
+    __m256i p = _mm256_maddubs_epi16(W[k0], bcast32_8(qs + 4 * k0));
+    UNROLL
+    for (int k = k0 + 1; k < k0 + steps; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(W[k], bcast32_8(qs + 4 * k)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+  }
+  return acc;
+}
+
+AI __m256 kfinish8(__m256 acc, const __m256i *CM, __m256 D, __m256 DM, __m256i isum, const block_q8_K *y) {
+  __m256i m = _mm256_setzero_si256();
+  UNROLL
+  for (int i = 0; i < 8; i++) m = _mm256_add_epi32(m, _mm256_madd_epi16(CM[i], bcast32_8(y->bsums + 2 * i)));
+  __m256 f = _mm256_fmsub_ps(D, _mm256_cvtepi32_ps(isum), _mm256_mul_ps(DM, _mm256_cvtepi32_ps(m)));
+  return _mm256_fmadd_ps(f, _mm256_set1_ps(y->d), acc);
+}
+
+AI void gemv8K_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                 int64_t ldy, int five, const int nc) {
+  size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+  for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+    rows8 R;
+    rows8_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    prefetcher8 pf;
+    pf8_init(&pf, w, stride, r0, nr, bytes);
+    __m256 acc[NC2];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+      pf8_step(&pf);
+      size_t off = (size_t)b * bytes;
+      khead8 H;
+      head8_q45_K(&R, off, &H, five);
+      __m256i isum[NC2];
+      UNROLL
+      for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+      for (int g = 0; g < 4; g++) {
+        __m256i W[16];
+        group8_q45_K(&R, off, &H, g, five, W);
+        UNROLL
+        for (int c = 0; c < nc; c++) {
+          const int8_t *qs = ((const block_q8_K *)act_row8(a, a_stride, c))[b].qs + 64 * g;
+          isum[c] = _mm256_add_epi32(isum[c], ksub8(W, qs, H.SC[2 * g], five ? 4 : 8));
+          isum[c] = _mm256_add_epi32(isum[c], ksub8(W + 8, qs + 32, H.SC[2 * g + 1], five ? 4 : 8));
+        }
+      }
+      UNROLL
+      for (int c = 0; c < nc; c++)
+        acc[c] = kfinish8(acc[c], H.CM, H.D, H.DM, isum[c], (const block_q8_K *)act_row8(a, a_stride, c) + b);
+    }
+    UNROLL
+    for (int c = 0; c < nc; c++) store8(y + c * ldy + r0, acc[c], nr - r0, 0);
+  }
+}
+
+// Panel per super-block: W[64] (sub-block m at 8m), SC[8], CM[8], D, DM.
+#define PK8_VECS 82
+
+AI void pack8K(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, int five) {
+  size_t bytes = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+  rows8 R;
+  rows8_init(&R, w, stride, nr);
+  __m256i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK8_VECS) {
+    size_t off = (size_t)b * bytes;
+    khead8 H;
+    head8_q45_K(&R, off, &H, five);
+    for (int g = 0; g < 4; g++) {
+      __m256i W[16];
+      group8_q45_K(&R, off, &H, g, five, W);
+      UNROLL
+      for (int k = 0; k < 16; k++) _mm256_store_si256(p + 16 * g + k, W[k]);
+    }
+    UNROLL
+    for (int m = 0; m < 8; m++) {
+      _mm256_store_si256(p + 64 + m, H.SC[m]);
+      _mm256_store_si256(p + 72 + m, H.CM[m]);
+    }
+    _mm256_store_ps((float *)(p + 80), H.D);
+    _mm256_store_ps((float *)(p + 81), H.DM);
+  }
+}
+
+AI void run8K_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
+                int64_t ldy, int accum, int five, const int nc) {
+  __m256 acc[NC2];
+  UNROLL
+  for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+  const __m256i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK8_VECS) {
+    __m256i isum[NC2];
+    UNROLL
+    for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+    for (int m = 0; m < 8; m++) {
+      UNROLL
+      for (int c = 0; c < nc; c++) {
+        const int8_t *qs = ((const block_q8_K *)act_row8(a, a_stride, c))[b].qs + 32 * m;
+        isum[c] = _mm256_add_epi32(isum[c], ksub8(p + 8 * m, qs, _mm256_load_si256(p + 64 + m), five ? 4 : 8));
+      }
+    }
+    __m256 D = _mm256_load_ps((const float *)(p + 80)), DM = _mm256_load_ps((const float *)(p + 81));
+    UNROLL
+    for (int c = 0; c < nc; c++)
+      acc[c] = kfinish8(acc[c], p + 72, D, DM, isum[c], (const block_q8_K *)act_row8(a, a_stride, c) + b);
+  }
+  UNROLL
+  for (int c = 0; c < nc; c++) store8(y + c * ldy, acc[c], nr, accum);
+}
+
+#define TYPE8K(name, five)                                                                                   \
+  static void gemv8_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,               \
+                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    (void)aux, (void)aux_stride;                                                                             \
+    RUN_SWITCH4(gemv8K_n, n, w, stride, nr, a, a_stride, y, ldy, five)                                       \
+  }                                                                                                          \
+  static void pack8_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {      \
+    pack8K(w, stride, nr, k0, kn, panel, five);                                                              \
+  }                                                                                                          \
+  static void run8_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,     \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                          int acc) {                                                                         \
+    (void)w_stride, (void)aux, (void)aux_stride;                                                             \
+    RUN_SWITCH4(run8K_n, w, nr, k0, kn, a, a_stride, y, ldy, acc, five)                                      \
+  }                                                                                                          \
+  static const quant_gemm gemm8_##name = {.rows = 8, .cols = NC2, .kc = KC2,                                 \
+                                          .panel_bytes = (size_t)(KC2 / QK_K) * PK8_VECS * 32,              \
+                                          .pack = pack8_##name, .run = run8_##name, .gemv = gemv8_##name,    \
+                                          .gemv_cols = NC2};
+TYPE8K(q4_K, 0)
+TYPE8K(q5_K, 1)
+
 // ---- table -------------------------------------------------------------------------------
 
 void quant_avx2_table(quant_kernels *t) {
@@ -792,7 +985,7 @@ void quant_avx2_table(quant_kernels *t) {
   t[T_Q8_K].quantize = quantize_q8_K;
   t[T_Q2_K].vec_dot = vec_dot_q2_K;
   t[T_Q3_K].vec_dot = vec_dot_q3_K;
-  t[T_Q4_K].vec_dot = vec_dot_q4_K;
-  t[T_Q5_K].vec_dot = vec_dot_q5_K;
+  t[T_Q4_K] = (quant_kernels){.vec_dot = vec_dot_q4_K, .gemm = &gemm8_q4_K};
+  t[T_Q5_K] = (quant_kernels){.vec_dot = vec_dot_q5_K, .gemm = &gemm8_q5_K};
   t[T_Q6_K].vec_dot = vec_dot_q6_K;
 }
