@@ -970,6 +970,176 @@ AI void run8K_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
 TYPE8K(q4_K, 0)
 TYPE8K(q5_K, 1)
 
+// ---- row-interleaved Q6_K, 8 rows ------------------------------------------------------------------
+// Sub-blocks of 16 with int8 scales: SC[j] = (scale, scale) as int16 for
+// madd; values u - 32 with u 6-bit, the -32 through CM = (32 scale) pairs
+// against bsums. maddubs pairs reach 2 * 63 * 127, so int16 sums take 2 steps.
+typedef struct {
+  __m256i SC[16], CM[8];
+  __m256 D;
+} q6head8;
+
+// In every dword, byte i (signed) into the high half of both int16, or -1: zero.
+AI __m256i dword_bytes8(__m256i v, int b0, int b1, int b2, int b3) {
+  uint32_t pat = 0;
+  int b[4] = {b0, b1, b2, b3};
+  UNROLL
+  for (int i = 0; i < 4; i++) pat |= (uint32_t)(b[i] < 0 ? 0x80 : b[i]) << (8 * i);
+  const __m256i lanes = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
+  return _mm256_shuffle_epi8(v, _mm256_add_epi8(_mm256_set1_epi32((int)pat), lanes));
+}
+
+AI void head8_q6_K(const rows8 *R, size_t off, q6head8 *H) {
+  __m256i S[4];
+  t8x4(R, off + 192, S);
+  UNROLL
+  for (int j = 0; j < 16; j++) H->SC[j] = _mm256_srai_epi16(dword_bytes8(S[j / 4], -1, j % 4, -1, j % 4), 8);
+  UNROLL
+  for (int i = 0; i < 8; i++)  // 32 * scale: the byte in an int16's high half, shifted down by 3
+    H->CM[i] = _mm256_srai_epi16(dword_bytes8(S[i / 2], -1, 2 * i % 4, -1, 2 * i % 4 + 1), 3);
+  H->D = half8(gather8(R, off + 206), 1);
+}
+
+// Group g = (h, l0): values 128h + 32s + l0 + 0..15 (s = 0..3) -> sub-block 8h + 2s + l0/16, in W[4s..4s+4).
+AI void group8_q6_K(const rows8 *R, size_t off, int g, __m256i W[16]) {
+  int h = g / 2, l0 = 16 * (g % 2);
+  __m256i L0[4], L1[4], Q[4];
+  t8x4(R, off + 64 * h + l0, L0);
+  t8x4(R, off + 64 * h + 32 + l0, L1);
+  t8x4(R, off + 128 + 32 * h + l0, Q);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  UNROLL
+  for (int k = 0; k < 4; k++) {
+    W[k] = _mm256_or_si256(_mm256_and_si256(L0[k], m4), _mm256_and_si256(_mm256_slli_epi16(Q[k], 4), m30));
+    W[4 + k] = _mm256_or_si256(_mm256_and_si256(L1[k], m4), _mm256_and_si256(_mm256_slli_epi16(Q[k], 2), m30));
+    W[8 + k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0[k], 4), m4), _mm256_and_si256(Q[k], m30));
+    W[12 + k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1[k], 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(Q[k], 2), m30));
+  }
+}
+
+// sc * (u . a) over one 16-value sub-block, int32 per row.
+AI __m256i q6sub8(const __m256i *W, const int8_t *qs, __m256i sc) {
+  __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(W[0], bcast32_8(qs)), _mm256_maddubs_epi16(W[1], bcast32_8(qs + 4)));
+  __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(W[2], bcast32_8(qs + 8)), _mm256_maddubs_epi16(W[3], bcast32_8(qs + 12)));
+  return _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc));
+}
+
+AI void gemv8Q6_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                  int64_t ldy, const int nc) {
+  size_t bytes = sizeof(block_q6_K);
+  for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+    rows8 R;
+    rows8_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    prefetcher8 pf;
+    pf8_init(&pf, w, stride, r0, nr, bytes);
+    __m256 acc[NC2];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+      pf8_step(&pf);
+      size_t off = (size_t)b * bytes;
+      q6head8 H;
+      head8_q6_K(&R, off, &H);
+      __m256i isum[NC2];
+      UNROLL
+      for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+      for (int g = 0; g < 4; g++) {
+        __m256i W[16];
+        group8_q6_K(&R, off, g, W);
+        int j0 = 8 * (g / 2) + (g % 2);
+        UNROLL
+        for (int c = 0; c < nc; c++) {
+          const int8_t *qs = ((const block_q8_K *)act_row8(a, a_stride, c))[b].qs;
+          UNROLL
+          for (int q = 0; q < 4; q++)
+            isum[c] = _mm256_add_epi32(isum[c], q6sub8(W + 4 * q, qs + 16 * (j0 + 2 * q), H.SC[j0 + 2 * q]));
+        }
+      }
+      UNROLL
+      for (int c = 0; c < nc; c++)
+        acc[c] = kfinish8(acc[c], H.CM, H.D, H.D, isum[c], (const block_q8_K *)act_row8(a, a_stride, c) + b);
+    }
+    UNROLL
+    for (int c = 0; c < nc; c++) store8(y + c * ldy + r0, acc[c], nr - r0, 0);
+  }
+}
+
+// Panel per super-block: W[64] (sub-block j at 4j), SC[16], CM[8], D.
+#define PQ6_VECS 89
+
+AI void pack8Q6(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {
+  rows8 R;
+  rows8_init(&R, w, stride, nr);
+  __m256i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PQ6_VECS) {
+    size_t off = (size_t)b * sizeof(block_q6_K);
+    q6head8 H;
+    head8_q6_K(&R, off, &H);
+    for (int g = 0; g < 4; g++) {
+      __m256i W[16];
+      group8_q6_K(&R, off, g, W);
+      int j0 = 8 * (g / 2) + (g % 2);
+      UNROLL
+      for (int q = 0; q < 4; q++) {
+        UNROLL
+        for (int k = 0; k < 4; k++) _mm256_store_si256(p + 4 * (j0 + 2 * q) + k, W[4 * q + k]);
+      }
+    }
+    UNROLL
+    for (int j = 0; j < 16; j++) _mm256_store_si256(p + 64 + j, H.SC[j]);
+    UNROLL
+    for (int i = 0; i < 8; i++) _mm256_store_si256(p + 80 + i, H.CM[i]);
+    _mm256_store_ps((float *)(p + 88), H.D);
+  }
+}
+
+AI void run8Q6_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
+                 int64_t ldy, int accum, const int nc) {
+  __m256 acc[NC2];
+  UNROLL
+  for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+  const __m256i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PQ6_VECS) {
+    __m256i isum[NC2];
+    UNROLL
+    for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+    for (int j = 0; j < 16; j++) {
+      UNROLL
+      for (int c = 0; c < nc; c++) {
+        const int8_t *qs = ((const block_q8_K *)act_row8(a, a_stride, c))[b].qs + 16 * j;
+        isum[c] = _mm256_add_epi32(isum[c], q6sub8(p + 4 * j, qs, _mm256_load_si256(p + 64 + j)));
+      }
+    }
+    __m256 D = _mm256_load_ps((const float *)(p + 88));
+    UNROLL
+    for (int c = 0; c < nc; c++)
+      acc[c] = kfinish8(acc[c], p + 80, D, D, isum[c], (const block_q8_K *)act_row8(a, a_stride, c) + b);
+  }
+  UNROLL
+  for (int c = 0; c < nc; c++) store8(y + c * ldy, acc[c], nr, accum);
+}
+
+static void gemv8_q6_K(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
+                       const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) {
+  (void)aux, (void)aux_stride;
+  RUN_SWITCH4(gemv8Q6_n, n, w, stride, nr, a, a_stride, y, ldy)
+}
+
+static void pack8_q6_K(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {
+  pack8Q6(w, stride, nr, k0, kn, panel);
+}
+
+static void run8_q6_K(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride,
+                      const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, int acc) {
+  (void)w_stride, (void)aux, (void)aux_stride;
+  RUN_SWITCH4(run8Q6_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)
+}
+
+static const quant_gemm gemm8_q6_K = {.rows = 8, .cols = NC2, .kc = KC2,
+                                      .panel_bytes = (size_t)(KC2 / QK_K) * PQ6_VECS * 32, .pack = pack8_q6_K,
+                                      .run = run8_q6_K, .gemv = gemv8_q6_K, .gemv_cols = NC2};
+
 // ---- table -------------------------------------------------------------------------------
 
 void quant_avx2_table(quant_kernels *t) {
@@ -987,5 +1157,5 @@ void quant_avx2_table(quant_kernels *t) {
   t[T_Q3_K].vec_dot = vec_dot_q3_K;
   t[T_Q4_K] = (quant_kernels){.vec_dot = vec_dot_q4_K, .gemm = &gemm8_q4_K};
   t[T_Q5_K] = (quant_kernels){.vec_dot = vec_dot_q5_K, .gemm = &gemm8_q5_K};
-  t[T_Q6_K].vec_dot = vec_dot_q6_K;
+  t[T_Q6_K] = (quant_kernels){.vec_dot = vec_dot_q6_K, .gemm = &gemm8_q6_K};
 }
