@@ -25,7 +25,7 @@
 #define MM_ALIGN 64
 #define MM_PANEL_MAX (80 * 1024)
 #define MM_TILE_ROWS 16   // rows per tile on the generic path
-#define MM_GEMM_MIN_TOKENS 2
+#define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -217,7 +217,7 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
   if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
   if (g && g->gemv && n_tokens <= g->gemv_cols) j.gemv = g->gemv;
-  else if (g && g->run && n_tokens >= MM_GEMM_MIN_TOKENS) j.gemm = g;
+  else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) j.gemm = g;
   if (j.vdt == T_F32) {
     j.act = (const uint8_t *)x;
     j.act_stride = (size_t)ldx * sizeof(float);

@@ -1140,12 +1140,114 @@ static const quant_gemm gemm8_q6_K = {.rows = 8, .cols = NC2, .kc = KC2,
                                       .panel_bytes = (size_t)(KC2 / QK_K) * PQ6_VECS * 32, .pack = pack8_q6_K,
                                       .run = run8_q6_K, .gemv = gemv8_q6_K, .gemv_cols = NC2};
 
+// ---- float panels, 8 rows --------------------------------------------------------------------------
+// The 8 rows' values as floats, transposed (vector k = element k of every
+// row); run broadcasts each activation element (activations come as floats,
+// F16 / BF16 ones rounded through their type, see quant_gemm.act_f32).
+
+AI __m256 load8_fp(const void *p, uint32_t type) {
+  if (type == T_F32) return _mm256_loadu_ps(p);
+  return type == T_F16 ? load_f16(p) : load_bf16(p);
+}
+
+AI void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  UNROLL
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  UNROLL
+  for (int g = 0; g < 8; g += 4) {
+    u[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+    u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xEE);
+    u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+    u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+  }
+  // u[4g + e]: column e (lane 0) and e + 4 (lane 1) of rows 4g..4g+3
+  UNROLL
+  for (int e = 0; e < 4; e++) {
+    r[e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x20);
+    r[e + 4] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x31);
+  }
+}
+
+AI void pack8F(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, uint32_t type) {
+  rows8 R;
+  rows8_init(&R, w, stride, nr);
+  size_t es = type == T_F32 ? 4 : 2;
+  float *p = panel;
+  int64_t k = k0;
+  for (; k + 8 <= k0 + kn; k += 8, p += 64) {
+    __m256 r[8];
+    UNROLL
+    for (int i = 0; i < 8; i++) r[i] = load8_fp(R.r[i] + (size_t)k * es, type);
+    transpose8(r);
+    UNROLL
+    for (int i = 0; i < 8; i++) _mm256_store_ps(p + 8 * i, r[i]);
+  }
+  for (; k < k0 + kn; k++, p += 8)  // ragged end, one element of every row
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *e = R.r[i] + (size_t)k * es;
+      uint16_t h;
+      if (type != T_F32) memcpy(&h, e, 2);
+      p[i] = type == T_F32 ? *(const float *)e : type == T_F16 ? h2f(h) : bf16_to_fp32(h);
+    }
+}
+
+AI void run8F_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
+                int64_t ldy, int accum, const int nc) {
+  const float *x[NC2];
+  UNROLL
+  for (int c = 0; c < nc; c++) x[c] = (const float *)act_row8(a, a_stride, c) + k0;
+  __m256 acc[NC2], acc2[NC2];
+  UNROLL
+  for (int c = 0; c < nc; c++) acc[c] = acc2[c] = _mm256_setzero_ps();
+  const float *p = panel;
+  int64_t k = 0;
+  for (; k + 2 <= kn; k += 2, p += 16) {  // two sets of sums: enough FMAs in flight for few rows
+    __m256 w0 = _mm256_load_ps(p), w1 = _mm256_load_ps(p + 8);
+    UNROLL
+    for (int c = 0; c < nc; c++) {
+      acc[c] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(x[c] + k), acc[c]);
+      acc2[c] = _mm256_fmadd_ps(w1, _mm256_broadcast_ss(x[c] + k + 1), acc2[c]);
+    }
+  }
+  if (k < kn) {
+    __m256 w0 = _mm256_load_ps(p);
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(x[c] + k), acc[c]);
+  }
+  UNROLL
+  for (int c = 0; c < nc; c++) store8(y + c * ldy, _mm256_add_ps(acc[c], acc2[c]), nr, accum);
+}
+
+#define KCF2 1024  // elements per K-chunk of a float panel (32 KB)
+
+#define TYPE8F(name, tid)                                                                                    \
+  static void pack8_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {      \
+    pack8F(w, stride, nr, k0, kn, panel, tid);                                                               \
+  }                                                                                                          \
+  static void run8_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,     \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
+                          int acc) {                                                                         \
+    (void)w_stride, (void)aux, (void)aux_stride;                                                             \
+    RUN_SWITCH4(run8F_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                            \
+  }                                                                                                          \
+  static const quant_gemm gemm8_##name = {.rows = 8, .cols = NC2, .kc = KCF2, .act_f32 = 1,                 \
+                                          .panel_bytes = (size_t)KCF2 * 32, .pack = pack8_##name,           \
+                                          .run = run8_##name};
+TYPE8F(f32, T_F32)
+TYPE8F(f16, T_F16)
+TYPE8F(bf16, T_BF16)
+
 // ---- table -------------------------------------------------------------------------------
 
 void quant_avx2_table(quant_kernels *t) {
-  t[T_F32].vec_dot = vec_dot_f32;
-  t[T_F16] = (quant_kernels){.dequant = dequant_f16, .quantize = quantize_f16, .vec_dot = vec_dot_f16};
-  t[T_BF16] = (quant_kernels){.dequant = dequant_bf16, .quantize = quantize_bf16, .vec_dot = vec_dot_bf16};
+  t[T_F32] = (quant_kernels){.vec_dot = vec_dot_f32, .gemm = &gemm8_f32};
+  t[T_F16] = (quant_kernels){.dequant = dequant_f16, .quantize = quantize_f16, .vec_dot = vec_dot_f16, .gemm = &gemm8_f16};
+  t[T_BF16] = (quant_kernels){.dequant = dequant_bf16, .quantize = quantize_bf16, .vec_dot = vec_dot_bf16,
+                              .gemm = &gemm8_bf16};
   t[T_Q4_0] = (quant_kernels){.dequant = dequant_q4_0, .vec_dot = vec_dot_q4_0, .gemm = &gemm8_q4_0};
   t[T_Q4_1] = (quant_kernels){.vec_dot = vec_dot_q4_1, .gemm = &gemm8_q4_1};
   t[T_Q5_0] = (quant_kernels){.vec_dot = vec_dot_q5_0, .gemm = &gemm8_q5_0};
