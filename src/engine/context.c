@@ -52,7 +52,10 @@ static bool alloc_scratch(llmux_context *c) {
   c->proj = alloc_f32(B * E, &ok);
   c->ff = alloc_f32(B * 2 * (size_t)hp->n_ff, &ok);
   c->ff2 = alloc_f32(B * (size_t)hp->n_ff, &ok);
-  c->scores = alloc_f32((size_t)pool_size(c->pool) * (size_t)c->n_ctx, &ok);
+  size_t group = (size_t)(hp->n_head / hp->n_head_kv);
+  size_t dim = (size_t)(hp->head_dim_k > hp->head_dim_v ? hp->head_dim_k : hp->head_dim_v);
+  c->scores_stride = (group * (size_t)c->n_ctx + dim + 15) / 16 * 16;
+  c->scores = alloc_f32((size_t)pool_size(c->pool) * c->scores_stride, &ok);
   c->rope_cs = alloc_f32(B * (size_t)hp->rope.n_rot, &ok);
   c->cell = malloc(B * sizeof *c->cell);
   c->logit_index = malloc(B * sizeof *c->logit_index);

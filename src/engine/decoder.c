@@ -91,10 +91,11 @@ static void qkv_item(llmux_context *c, const fwd_batch *b, int il, int t, int it
   store_kv(c, il, t, k, v);
 }
 
-// One (token, head) pair: causal attention over its sequence's cells.
+// One (token, KV head) pair: causal attention over its sequence's cells for
+// every query head of the group that shares that KV head.
 static void attend_item(llmux_context *c, const fwd_batch *b, int il, int item, int ith) {
   const hparams *hp = &c->model->hp;
-  int t = item / hp->n_head, h = item % hp->n_head;
+  int t = item / hp->n_head_kv, kvh = item % hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
   int32_t pos = b->pos[t];
   int64_t seq_base = (int64_t)c->cell[t] - pos;
   int64_t lo = 0;
@@ -104,10 +105,12 @@ static void attend_item(llmux_context *c, const fwd_batch *b, int il, int item, 
     .k_row = (int64_t)c->kv_row_k, .v_row = (int64_t)c->kv_row_v,
     .k_dim = hp->head_dim_k, .v_dim = hp->head_dim_v, .scale = hp->attn_scale, .softcap = hp->attn_softcap,
   };
-  const float *q = c->q + (size_t)t * hp->n_head * hp->head_dim_k + (size_t)h * hp->head_dim_k;
-  float *out = c->att + (size_t)t * hp->n_head * hp->head_dim_v + (size_t)h * hp->head_dim_v;
-  int kvh = h / (hp->n_head / hp->n_head_kv);
-  op_attend(&kv, kvh, q, seq_base + lo, seq_base + pos + 1, c->scores + (size_t)ith * c->n_ctx, out);
+  const float *q = c->q + (size_t)t * hp->n_head * hp->head_dim_k + (size_t)kvh * group * hp->head_dim_k;
+  float *out = c->att + (size_t)t * hp->n_head * hp->head_dim_v + (size_t)kvh * group * hp->head_dim_v;
+  float *scores = c->scores + (size_t)ith * c->scores_stride;
+  int64_t n = pos + 1 - lo;
+  op_attend(&kv, kvh, q, group, hp->head_dim_k, seq_base + lo, seq_base + pos + 1, scores, scores + group * n, out,
+            hp->head_dim_v);
 }
 
 // x += post_norm(proj + bias), for the attention or the feed-forward output.
@@ -144,7 +147,7 @@ static void attention_block(llmux_context *c, const fwd_batch *b, int il) {
     mm(c, &L->wv, c->xn, E, n, c->v, vd);
   }
   for_items(c, b, il, n, qkv_item);
-  for_items(c, b, il, n * hp->n_head, attend_item);
+  for_items(c, b, il, n * hp->n_head_kv, attend_item);
   mm(c, &L->wo, c->att, (int64_t)hp->n_head * hp->head_dim_v, n, c->proj, E);
   for_items(c, b, il, n, attn_residual_item);
 }

@@ -33,6 +33,8 @@ static int read_common_hparams(llmux_model *m) {
   hp->n_head = (int)v;
   hp->n_head_kv = (int)load_opt_int(m, "attention.head_count_kv", hp->n_head, 1, hp->n_head);
   if (hp->n_head % hp->n_head_kv) return load_fail(m, "%d attention heads are not a multiple of %d KV heads", hp->n_head, hp->n_head_kv);
+  if (hp->n_head / hp->n_head_kv > ATTN_MAX_GROUP)
+    return load_fail(m, "%d query heads per KV head is more than llmux supports (%d)", hp->n_head / hp->n_head_kv, ATTN_MAX_GROUP);
   hp->head_dim_k = (int)load_opt_int(m, "attention.key_length", hp->n_embd / hp->n_head, 1, 4096);
   hp->head_dim_v = (int)load_opt_int(m, "attention.value_length", hp->head_dim_k, 1, 4096);
   hp->norm_eps = (float)load_opt_float(m, "attention.layer_norm_rms_epsilon", 1e-5);

@@ -2,8 +2,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-float attn_dot_f16_avx2(const float *q, const uint16_t *k, int n);
-void attn_axpy_f16_avx2(float *y, float a, const uint16_t *v, int n);
+void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n);
 float attn_dot_f32_avx2(const float *q, const float *k, int n);
 void attn_axpy_f32_avx2(float *y, float a, const float *v, int n);
 
@@ -14,21 +13,8 @@ static float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-float attn_dot_f16_avx2(const float *q, const uint16_t *k, int n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int i = 0; i < n; i += 8) {
-    __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)));
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kf, acc);
-  }
-  return hsum(acc);
-}
-
-void attn_axpy_f16_avx2(float *y, float a, const uint16_t *v, int n) {
-  __m256 va = _mm256_set1_ps(a);
-  for (int i = 0; i < n; i += 8) {
-    __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, vf, _mm256_loadu_ps(y + i)));
-  }
+void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n) {
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
 }
 
 float attn_dot_f32_avx2(const float *q, const float *k, int n) {

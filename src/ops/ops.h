@@ -46,8 +46,15 @@ typedef struct {
   float softcap;       // 0: off (gemma2 attention logit soft-capping)
 } attn_kv;
 
-// out[0..v_dim) = softmax(q . K[j] * scale) V[j] over j in [lo, hi) for kv head kvh.
-// scores must hold hi - lo floats.
-void op_attend(const attn_kv *kv, int kvh, const float *q, int64_t lo, int64_t hi, float *scores, float *out);
+// Most query heads that share one KV head (grouped-query attention).
+#define ATTN_MAX_GROUP 64
+
+// For the n_q query heads sharing kv head kvh (q + h * q_stride), over cache
+// rows [lo, hi): out + h * out_stride = softmax(q . K[j] * scale) V[j]. Each
+// key and value row is read once for the whole group. scores must hold
+// n_q * (hi - lo) floats; row_buf max(k_dim, v_dim) floats (f16 rows are
+// converted there).
+void op_attend(const attn_kv *kv, int kvh, const float *q, int n_q, int64_t q_stride, int64_t lo, int64_t hi,
+               float *scores, float *row_buf, float *out, int64_t out_stride);
 
 #endif
