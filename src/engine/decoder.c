@@ -23,11 +23,11 @@ typedef struct {
   item_fn fn;
 } par_items;
 
+// Items are dealt round-robin: causal attention makes later tokens costlier,
+// so contiguous halves would leave the first thread idle half the time.
 static void par_task(void *arg, int ith, int nth) {
   par_items *p = arg;
-  long lo, hi;
-  pool_split(p->n, ith, nth, &lo, &hi);
-  for (long i = lo; i < hi; i++) p->fn(p->c, p->b, p->il, (int)i, ith);
+  for (int i = ith; i < p->n; i += nth) p->fn(p->c, p->b, p->il, i, ith);
 }
 
 static void for_items(llmux_context *c, const fwd_batch *b, int il, int n, item_fn fn) {
