@@ -1,9 +1,18 @@
 // act: element-wise activations and vector arithmetic.
 #include <math.h>
 
+#include "core/cpu.h"
 #include "ops/ops.h"
 
+void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
+
 void op_silu_mul(float *gate, const float *up, int64_t n) {
+#if defined(__x86_64__)
+  if (cpu_simd_level() >= SIMD_AVX2) {
+    op_silu_mul_avx2(gate, up, n);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < n; i++) {
     float g = gate[i];
     gate[i] = g / (1.0f + expf(-g)) * up[i];

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/fp16.h"
 #include "core/threadpool.h"
 #include "engine/textstream.h"
 #include "llmux.h"
+#include "ops/ops.h"
 #include "testutil.h"
 
 static void test_fp16(void) {
@@ -155,8 +157,24 @@ static void test_sampler(void) {
   llmux_sampler_free(s);
 }
 
+// The vector SiLU agrees with the scalar one (expf) to a few ulp.
+static void test_silu_levels(void) {
+  enum { N = 4099 };
+  static float g0[N], g1[N], up[N];
+  for (int i = 0; i < N; i++) g0[i] = g1[i] = -60.0f + 120.0f * (float)i / N, up[i] = 0.5f + (float)(i % 7);
+  cpu_set_simd_level(SIMD_SCALAR);
+  op_silu_mul(g0, up, N);
+  cpu_set_simd_level(cpu_max_simd_level());
+  op_silu_mul(g1, up, N);
+  double worst = 0;
+  for (int i = 0; i < N; i++)
+    if (fabsf(g0[i]) > 1e-20f) worst = fmax(worst, fabs((double)g1[i] - g0[i]) / fabs((double)g0[i]));
+  CHECK_MSG(worst < 2e-6, "silu at %s differs from scalar by %g", cpu_simd_name(cpu_max_simd_level()), worst);
+}
+
 int main(void) {
   test_fp16();
+  test_silu_levels();
   test_pool();
   test_textstream();
   test_sampler();
