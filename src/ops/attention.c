@@ -1,6 +1,6 @@
-// attention: one query head against the cached keys and values of its KV head.
-// The two inner loops (q.k over positions, and the weighted sum of values)
-// have AVX2 variants for fp16 and f32 caches (attention_avx2.c).
+// attention: the query heads of one KV group against that KV head's cached
+// keys and values. The inner loops (f16 row conversion, q.k for the group,
+// the weighted sum of values) have AVX2 variants (attention_avx2.c).
 #include <math.h>
 #include <string.h>
 
@@ -8,10 +8,16 @@
 #include "core/fp16.h"
 #include "ops/ops.h"
 
-float attn_dot_f32_avx2(const float *q, const float *k, int n);
-void attn_axpy_f32_avx2(float *y, float a, const float *v, int n);
-
-
+#if defined(__x86_64__)
+void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n);
+void attn_dots_avx2(const float *q, int n_q, long q_stride, const float *k, int n, float *out);
+void attn_axpys_avx2(float *y, long y_stride, int n_q, const float *a, const float *v, int n);
+#else
+// No AVX2 file is built off x86-64; these are never reached there (simd is false).
+#define attn_f16_to_f32_avx2(y, x, n) ((void)0)
+#define attn_dots_avx2(q, n_q, qs, k, n, out) ((void)0)
+#define attn_axpys_avx2(y, ys, n_q, a, v, n) ((void)0)
+#endif
 
 static float dot_f32(const float *q, const float *k, int n) {
   float s = 0;
@@ -22,15 +28,6 @@ static float dot_f32(const float *q, const float *k, int n) {
 static void axpy_f32(float *y, float a, const float *v, int n) {
   for (int i = 0; i < n; i++) y[i] += a * v[i];
 }
-
-#if !defined(__x86_64__)
-// No AVX2 file is built off x86-64: the scalar loops stand in.
-#define attn_f16_to_f32_avx2(y, x, n) ((void)0)
-#define attn_dot_f32_avx2 dot_f32
-#define attn_axpy_f32_avx2 axpy_f32
-#endif
-
-void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n);
 
 // Row j of kv head kvh as f32: in place for an f32 cache, else converted into buf.
 static const float *kv_row(const attn_kv *kv, bool simd, const void *base, int64_t row, int dim, int kvh, int64_t j,
@@ -57,9 +54,12 @@ void op_attend(const attn_kv *kv, int kvh, const float *q, int n_q, int64_t q_st
   // Each key row is read (and converted) once for all the query heads sharing it.
   for (int64_t j = lo; j < hi; j++) {
     const float *k = kv_row(kv, simd, kv->k, kv->k_row, kv->k_dim, kvh, j, row_buf);
+    float dots[ATTN_MAX_GROUP];
+    if (simd) attn_dots_avx2(q, n_q, (long)q_stride, k, kv->k_dim, dots);
+    else
+      for (int h = 0; h < n_q; h++) dots[h] = dot_f32(q + h * q_stride, k, kv->k_dim);
     for (int h = 0; h < n_q; h++) {
-      const float *qh = q + h * q_stride;
-      float s = (simd ? attn_dot_f32_avx2(qh, k, kv->k_dim) : dot_f32(qh, k, kv->k_dim)) * kv->scale;
+      float s = dots[h] * kv->scale;
       if (kv->softcap > 0) s = kv->softcap * tanhf(s / kv->softcap);
       scores[h * n + j - lo] = s;
       if (s > max[h]) max[h] = s;
@@ -77,10 +77,10 @@ void op_attend(const attn_kv *kv, int kvh, const float *q, int n_q, int64_t q_st
   }
   for (int64_t j = lo; j < hi; j++) {
     const float *v = kv_row(kv, simd, kv->v, kv->v_row, kv->v_dim, kvh, j, row_buf);
-    for (int h = 0; h < n_q; h++) {
-      float a = scores[h * n + j - lo] * inv[h];
-      if (simd) attn_axpy_f32_avx2(out + h * out_stride, a, v, kv->v_dim);
-      else axpy_f32(out + h * out_stride, a, v, kv->v_dim);
-    }
+    float a[ATTN_MAX_GROUP];
+    for (int h = 0; h < n_q; h++) a[h] = scores[h * n + j - lo] * inv[h];
+    if (simd) attn_axpys_avx2(out, (long)out_stride, n_q, a, v, kv->v_dim);
+    else
+      for (int h = 0; h < n_q; h++) axpy_f32(out + h * out_stride, a[h], v, kv->v_dim);
   }
 }
