@@ -84,6 +84,13 @@ static void expect(const gguf_file *vocab, variant v, const char *needle) {
       CHECK(c && llmux_decode(c, t, 2, 0, false) == 0);
       CHECK(llmux_decode(c, t, 2, 127, false) < 0);  // past the context
       CHECK(strstr(llmux_last_error(), "context") != NULL);
+      llmux_context_params small = llmux_context_default_params();
+      small.n_batch = 1;
+      llmux_context *c1 = llmux_context_new(m, &small);
+      CHECK(c1 && llmux_decode(c1, t, 2, 0, true) < 0);  // all logits of more than one batch
+      CHECK(strstr(llmux_last_error(), "n_batch") != NULL);
+      CHECK(c1 && llmux_decode(c1, t, 2, 0, false) == 0);  // split into batches without them
+      llmux_context_free(c1);
       t[1] = 9999;
       CHECK(llmux_decode(c, t, 2, 0, false) < 0);  // outside the vocabulary
       CHECK(strstr(llmux_last_error(), "vocabulary") != NULL);
