@@ -39,7 +39,10 @@ static int feed(chat *ch, const char *text) {
   }
   llmux_token *toks = malloc(sizeof *toks * (size_t)(n ? n : 1));
   int rc = toks ? llmux_tokenize(ch->m, text, strlen(text), toks, n, ch->first, true) : -1;
-  if (rc > 0) rc = llmux_decode(ch->c, toks, rc, ch->pos, false), ch->pos += n;
+  if (rc > 0) {
+    rc = llmux_decode(ch->c, toks, rc, ch->pos, false);
+    ch->pos += n;
+  }
   for (int i = 0; rc == 0 && i < n; i++) llmux_sampler_accept(ch->s, toks[i]);
   free(toks);
   ch->first = false;

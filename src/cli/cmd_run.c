@@ -37,12 +37,16 @@ static bool write_text(const char *text, size_t len, void *user) {
   return true;
 }
 
+// The whole of stdin, NUL-terminated; NULL when out of memory.
 static char *read_stdin(void) {
-  size_t cap = 4096, n = 0;
+  size_t cap = 4096, n = 0, got;
   char *buf = malloc(cap);
-  for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, stdin)) > 0;) {
+  while (buf && (got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
     n += got;
-    if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    if (n + 1 < cap) continue;
+    char *grown = realloc(buf, cap *= 2);
+    if (!grown) free(buf);
+    buf = grown;
   }
   if (buf) buf[n] = 0;
   return buf;
@@ -104,6 +108,7 @@ int cmd_run(int argc, char **argv) {
   int rc = parse(argc, argv, &o);
   if (rc) return rc;
   char *stdin_prompt = !strcmp(o.prompt, "-") ? read_stdin() : NULL;
+  if (!strcmp(o.prompt, "-") && !stdin_prompt) return fprintf(stderr, "llmux run: out of memory reading stdin\n"), 1;
   llmux_model *m = cli_load_model("run", o.model);
   if (!m) return 1;
   llmux_context *c = llmux_context_new(m, &o.ctx);

@@ -135,16 +135,6 @@ void llmux_context_free(llmux_context *c) {
 int llmux_context_n_ctx(const llmux_context *c) { return c->n_ctx; }
 size_t llmux_context_kv_bytes(const llmux_context *c) { return c->kv_bytes; }
 
-void context_copy_seq(llmux_context *c, int src, int dst, int n) {
-  size_t esz = c->kv_type == LLMUX_KV_F16 ? 2 : 4;
-  for (int il = 0; il < c->model->hp.n_layer; il++) {
-    uint8_t *k = c->kv_k[il], *v = c->kv_v[il];
-    size_t kr = c->kv_row_k * esz, vr = c->kv_row_v * esz;
-    memcpy(k + (size_t)dst * c->n_ctx * kr, k + (size_t)src * c->n_ctx * kr, (size_t)n * kr);
-    memcpy(v + (size_t)dst * c->n_ctx * vr, v + (size_t)src * c->n_ctx * vr, (size_t)n * vr);
-  }
-}
-
 const float *llmux_logits(const llmux_context *c, int i) {
   if (i < 0) i = c->last_n - 1;
   if (i < 0 || i >= c->last_n || c->logit_index[i] < 0) return NULL;

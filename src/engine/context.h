@@ -65,7 +65,5 @@ struct llmux_context {
 llmux_context *context_new(llmux_model *m, const llmux_context_params *params, int n_seq);
 // Runs one batch (1 <= n <= n_batch). Returns 0 or -1 with the error set.
 int decoder_forward(llmux_context *c, const fwd_batch *b);
-// Copies cache cells [0, n) of sequence src to sequence dst (prefix reuse).
-void context_copy_seq(llmux_context *c, int src, int dst, int n);
 
 #endif

@@ -140,9 +140,10 @@ static void heap_sift(cand *h, int n, int i) {
   }
 }
 
-// Moves the k largest candidates, in descending order, to the front... of a
-// heap built over all n; pops stop early once the popped probability mass
-// (softmax with denominator `denom` around `max`) reaches mass_stop.
+// Moves the k largest of the n candidates, in descending order, to the front,
+// popping them from a max-heap; stops early once the popped probability mass
+// (softmax with denominator `denom` around `max`) reaches mass_stop. Returns
+// how many were moved.
 static int pop_top(cand *c, int n, int k, float max, double denom, double mass_stop) {
   for (int i = n / 2 - 1; i >= 0; i--) heap_sift(c, n, i);
   // Popped items go to the back of the array (c[n-1], c[n-2], ...).
