@@ -34,16 +34,6 @@ static llmux_token *tokenize_prompt(const llmux_model *m, const char *prompt, co
   return toks;
 }
 
-// Text of a generated token. Right after a lone BOS, decode the pair so the
-// tokenizer's rule for the first word (SentencePiece drops its space) applies.
-static int piece_of(const llmux_model *m, bool after_lone_bos, llmux_token t, char *buf, int size) {
-  if (after_lone_bos) {
-    llmux_token pair[2] = {llmux_token_bos(m), t};
-    return llmux_detokenize(m, pair, 2, buf, size, false);
-  }
-  return llmux_token_to_piece(m, t, buf, size, false);
-}
-
 int llmux_generate(llmux_context *c, const char *prompt, const llmux_generate_params *params, llmux_text_fn on_text,
                    void *user) {
   llmux_generate_params p = params ? *params : llmux_generate_default_params();
@@ -71,7 +61,7 @@ int llmux_generate(llmux_context *c, const char *prompt, const llmux_generate_pa
     llmux_sampler_accept(s, t);
     n_gen++;
     char piece[256];
-    int len = piece_of(m, after_lone_bos, t, piece, sizeof piece);
+    int len = textstream_piece(m, after_lone_bos, t, piece, sizeof piece);
     after_lone_bos = false;
     if (len > 0 && !textstream_push(&ts, piece, (size_t)len)) break;
     if (pos >= c->n_ctx) break;
