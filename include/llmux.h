@@ -123,6 +123,32 @@ int llmux_decode(llmux_context *ctx, const llmux_token *tokens, int n, int pos, 
 // Logits (n_vocab floats) of token i of the last decode; i = -1 is the last token.
 const float *llmux_logits(const llmux_context *ctx, int i);
 
+// ---- embeddings ---------------------------------------------------------------------
+// How the hidden states of a sequence become one vector: the GGUF convention
+// of <arch>.pooling_type (llama.cpp's numbering).
+typedef enum {
+  LLMUX_POOLING_NONE = 0,  // one vector per token: llmux_embed refuses it
+  LLMUX_POOLING_MEAN = 1,  // the mean over all tokens
+  LLMUX_POOLING_CLS = 2,   // the first token
+  LLMUX_POOLING_LAST = 3,  // the last token (Qwen3-Embedding and other causal embedders)
+} llmux_pooling;
+
+// The model's <arch>.pooling_type. Files without the key (every generative
+// model) get LLMUX_POOLING_MEAN, what llama-server users pass as --pooling
+// mean: an OpenAI-style embedding is one vector, and without a trained
+// pooling the mean of the hidden states is the usual choice. Another number
+// in the file (4 is llama.cpp's reranker "rank") is returned as it is, and
+// -1 when the key is not an integer; llmux_embed refuses both.
+int llmux_model_pooling(const llmux_model *model);
+// The embedding of n tokens (n_embd floats into out; see llmux_model_n_embd):
+// the hidden states after the model's final norm, before the output layer,
+// pooled as llmux_model_pooling says and, with normalize, scaled to unit
+// length (as OpenAI's embeddings are). Runs the tokens from position 0 in
+// chunks of n_batch, overwriting the context's KV cache (a later decode must
+// start again at 0), and leaves no logits. The text is never cut: more tokens
+// than the context holds is an error. Returns 0, or -1 with the error set.
+int llmux_embed(llmux_context *ctx, const llmux_token *tokens, int n, float *out, bool normalize);
+
 // ---- sampling ---------------------------------------------------------------------
 typedef struct {
   llmux_token token;

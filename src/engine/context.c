@@ -61,9 +61,13 @@ static bool alloc_scratch(llmux_context *c) {
   c->logit_index = malloc(B * sizeof *c->logit_index);
   c->logit_rows = malloc(B * sizeof *c->logit_rows);
   c->pos_buf = malloc(B * sizeof *c->pos_buf);
+  c->seq_buf = malloc(B * sizeof *c->seq_buf);
   c->logits = alloc_f32(B * (size_t)hp->n_vocab, &ok);
+  c->embd = alloc_f32(B * E, &ok);
+  c->embd_sum = malloc(E * sizeof *c->embd_sum);
   c->mm_scratch = aligned_alloc(64, (max_scratch(c->model, c->n_batch) + 63) / 64 * 64 + 64);
-  return ok && c->cell && c->logit_index && c->logit_rows && c->pos_buf && c->mm_scratch;
+  return ok && c->cell && c->logit_index && c->logit_rows && c->pos_buf && c->seq_buf && c->embd_sum &&
+         c->mm_scratch;
 }
 
 static bool alloc_kv(llmux_context *c) {
@@ -98,6 +102,7 @@ llmux_context *context_new(llmux_model *m, const llmux_context_params *params, i
   c->n_batch = p.n_batch > 0 ? p.n_batch : DEFAULT_BATCH;
   if (c->n_batch > c->n_ctx * c->n_seq) c->n_batch = c->n_ctx * c->n_seq;
   c->kv_type = p.kv_type;
+  c->pooling = llmux_model_pooling(m);
   c->rope = m->hp.rope;
   if (m->rope_long_factors && c->n_ctx > c->rope.n_ctx_orig) c->rope.freq_factors = m->rope_long_factors;
   c->pool = pool_new(p.n_threads);
@@ -126,7 +131,7 @@ void llmux_context_free(llmux_context *c) {
   free(c->kv_v);
   void *bufs[] = {c->x,      c->xn,     c->q,    c->k,      c->v,    c->qkv,         c->att,        c->proj,
                   c->ff,     c->ff2,    c->scores, c->rope_cs, c->cell, c->logit_index, c->logits, c->mm_scratch,
-                  c->logit_rows, c->pos_buf};
+                  c->logit_rows, c->pos_buf, c->seq_buf, c->embd, c->embd_sum};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
   if (c->pool) pool_free(c->pool);
   free(c);

@@ -15,8 +15,10 @@
 #include "models/model.h"
 
 // One forward pass: n tokens, each with its position and sequence; logits
-// are kept for tokens whose want_logits is set (all when want_logits is NULL
-// and all_logits, else only the last).
+// are kept for tokens whose want_logits is set (when want_logits is NULL: all
+// with all_logits, else only the last, unless embeddings are asked for, then
+// none and the output layer is skipped). Embeddings (the hidden state after
+// the final norm) go to row t of c->embd for the tokens that want them.
 typedef struct {
   int n;
   const int32_t *tokens;
@@ -24,6 +26,8 @@ typedef struct {
   const int32_t *seq;       // NULL: all in sequence 0
   const bool *want_logits;  // NULL: see all_logits
   bool all_logits;
+  const bool *want_embd;    // NULL: see all_embd
+  bool all_embd;
 } fwd_batch;
 
 struct llmux_context {
@@ -58,12 +62,23 @@ struct llmux_context {
   int *logit_index;     // (n_batch) row in logits of batch token i, or -1
   int *logit_rows;      // (n_batch) batch token of logits row k
   int32_t *pos_buf;     // (n_batch) positions for llmux_decode
+  int32_t *seq_buf;     // (n_batch) sequence ids for embed_sequence
   int last_n;           // tokens in the last batch
+
+  float *embd;          // (n_batch, n_embd) final-normed hidden state of batch token t, if it asked
+  double *embd_sum;     // (n_embd) pooling accumulator of embed_sequence
+  int pooling;          // llmux_pooling used by embed_sequence; the model's unless the owner changes it
 };
 
 // Allocates a context with n_seq sequences of params->n_ctx tokens each.
 llmux_context *context_new(llmux_model *m, const llmux_context_params *params, int n_seq);
 // Runs one batch (1 <= n <= n_batch). Returns 0 or -1 with the error set.
 int decoder_forward(llmux_context *c, const fwd_batch *b);
+// The pooled embedding of n tokens run from position 0 of sequence seq, in
+// chunks of at most n_batch (that sequence's cache is overwritten; the
+// others are untouched). out: n_embd floats, unit length when normalize.
+// Pools with c->pooling. Returns 0, or -1 with the error set (no tokens, more
+// than the context holds, a bad sequence, token or pooling type).
+int embed_sequence(llmux_context *c, int seq, const int32_t *tokens, int n, float *out, bool normalize);
 
 #endif

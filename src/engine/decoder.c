@@ -229,11 +229,24 @@ static void out_norm_item(llmux_context *c, const fwd_batch *b, int il, int i, i
               hp->norm_eps);
 }
 
+// The hidden state after the final norm, where the output layer would read
+// it, into row t of c->embd.
+static void embd_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
+  (void)il, (void)ith;
+  if (b->want_embd ? !b->want_embd[t] : !b->all_embd) return;
+  const hparams *hp = &c->model->hp;
+  op_rms_norm(c->embd + (size_t)t * hp->n_embd, c->x + (size_t)t * hp->n_embd, c->model->output_norm, hp->n_embd,
+              hp->norm_eps);
+}
+
 static void logits(llmux_context *c, const fwd_batch *b) {
   const hparams *hp = &c->model->hp;
+  // A batch that asks for embeddings and names no logits wants none: the
+  // output layer (the largest matrix of small models) is skipped.
+  bool last = !b->want_embd && !b->all_embd;
   int k = 0;
   for (int t = 0; t < b->n; t++) {
-    bool want = b->want_logits ? b->want_logits[t] : (b->all_logits || t == b->n - 1);
+    bool want = b->want_logits ? b->want_logits[t] : (b->all_logits || (last && t == b->n - 1));
     c->logit_index[t] = want ? k : -1;
     if (want) c->logit_rows[k++] = t;
   }
@@ -251,6 +264,7 @@ int decoder_forward(llmux_context *c, const fwd_batch *b) {
     attention_block(c, b, il);
     ffn_block(c, b, il);
   }
+  if (b->want_embd || b->all_embd) for_items(c, b, 0, b->n, embd_item);
   logits(c, b);
   c->last_n = b->n;
   return 0;

@@ -3,6 +3,7 @@
 
     python3 forward.py MODEL.gguf --tokens 1,2,3 --out logits.f32 [--act-quant] [--out-act logits_aq.f32]
     python3 forward.py MODEL.gguf --matmul blk.0.ffn_down.weight:x.f32:y.f32   # one product, --act-quant rounding
+    python3 forward.py MODEL.gguf --tokens 1,2,3 --out-hidden h.f32 --out-embd e.f32 [--pooling mean] [--no-normalize]
 
 Reads the GGUF file with gguf_np.py (its own reader and dequantizers), runs the
 token ids from position 0 with causal attention, and writes the logits of every
@@ -22,6 +23,12 @@ what the model means, not what one engine rounds it to. With --act-quant, the
 input of every matrix product is first rounded the way ggml-style engines do
 before a quantized dot product (Q8_0 / Q8_1 / Q8_K blocks, f16 or bf16), which
 lets a test separate the engine's kernels from that deliberate rounding.
+
+--out-hidden writes the hidden states after the final norm (what the output
+layer reads), n_tokens rows of n_embd; --out-embd one pooled vector of n_embd:
+the mean of those rows, the first or the last, as --pooling or the file's
+<arch>.pooling_type says (mean when it has none), scaled to unit length unless
+--no-normalize.
 """
 import argparse
 import math
@@ -318,7 +325,8 @@ def rope_factors(m, n_pos):
     return None
 
 
-def forward(m, tokens):
+def hidden(m, tokens):
+    """The hidden states after the final norm, (n, n_embd)."""
     hp = m.hp
     tokens = np.asarray(tokens, dtype=np.int64)
     embd = m.weight("token_embd.weight")
@@ -334,11 +342,42 @@ def forward(m, tokens):
         h = feed_forward(m, il, rms_norm(x, m.weight(p + "ffn_norm.weight"), hp.eps))
         post = m.opt(p + "post_ffw_norm.weight")
         x = x + (rms_norm(h, post, hp.eps) if post is not None else h)
-    x = rms_norm(x, m.weight("output_norm.weight"), hp.eps)
+    return rms_norm(x, m.weight("output_norm.weight"), hp.eps)
+
+
+def forward(m, tokens, x=None):
+    """Logits (n, n_vocab); x: the hidden states if already computed."""
+    hp = m.hp
+    if x is None:
+        x = hidden(m, tokens)
     logits = m.matmul("token_embd.weight" if m.tied else "output.weight", x)
     if hp.final_softcap:
         logits = hp.final_softcap * np.tanh(logits / hp.final_softcap)
     return logits
+
+
+POOLING = {"mean": 1, "cls": 2, "last": 3}  # GGUF <arch>.pooling_type numbers
+
+
+def pool(m, x, pooling, normalize):
+    """One vector from the hidden states x (n, n_embd), as embedding models define it."""
+    kind = POOLING[pooling] if pooling else int(m.f.kv.get(m.hp.arch + ".pooling_type", 1))
+    if kind == 1:
+        v = x.mean(axis=0)
+    elif kind == 2:
+        v = x[0]
+    elif kind == 3:
+        v = x[-1]
+    else:
+        raise SystemExit("forward.py: pooling type %d gives no single vector" % kind)
+    return v / np.linalg.norm(v) if normalize else v
+
+
+def write(path, a):
+    if path.endswith(".npy"):
+        np.save(path, a)
+    else:
+        a.astype("<f4").tofile(path)
 
 
 def run_matmuls(model, specs):
@@ -360,22 +399,29 @@ def main():
     ap.add_argument("--out-act", help="also write the logits of a second pass with --act-quant here")
     ap.add_argument("--matmul", action="append", default=[], metavar="NAME:X:Y",
                     help="one matrix product with --act-quant rounding (repeatable); no forward pass")
+    ap.add_argument("--out-hidden", help="output: hidden states after the final norm (n_tokens x n_embd)")
+    ap.add_argument("--out-embd", help="output: the pooled embedding (n_embd)")
+    ap.add_argument("--pooling", choices=sorted(POOLING), help="pooling of --out-embd (default: the file's)")
+    ap.add_argument("--no-normalize", action="store_true", help="leave the --out-embd vector unnormalized")
     args = ap.parse_args()
     if args.matmul:
         run_matmuls(Model(args.model, act_quant=True), args.matmul)
         return
-    if not args.tokens or not args.out:
-        ap.error("--tokens and --out are needed (or --matmul)")
+    if not args.tokens or not (args.out or args.out_hidden or args.out_embd):
+        ap.error("--tokens and one of --out, --out-hidden, --out-embd are needed (or --matmul)")
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
     if not tokens:
         raise SystemExit("forward.py: no tokens")
-    outs = [(args.out, args.act_quant)] + ([(args.out_act, True)] if args.out_act else [])
-    for path, act_quant in outs:
-        logits = forward(Model(args.model, act_quant), tokens)
-        if path.endswith(".npy"):
-            np.save(path, logits)
-        else:
-            logits.astype("<f4").tofile(path)
+    m = Model(args.model, args.act_quant)
+    x = hidden(m, tokens)
+    if args.out_hidden:
+        write(args.out_hidden, x)
+    if args.out_embd:
+        write(args.out_embd, pool(m, x, args.pooling, not args.no_normalize))
+    if args.out:
+        write(args.out, forward(m, tokens, x))
+    if args.out_act:
+        write(args.out_act, forward(Model(args.model, True), tokens))
 
 
 if __name__ == "__main__":
