@@ -13,6 +13,7 @@ struct command {
 };
 
 static const struct command COMMANDS[] = {
+  {"serve", cmd_serve, "serve models over an OpenAI-compatible HTTP API"},
   {"run", cmd_run, "generate text from a prompt"},
   {"chat", cmd_chat, "chat with a model in its chat format"},
   {"tokenize", cmd_tokenize, "print the token ids of a text"},

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/context.h"
+#include "engine/json_schema.h"
 #include "engine/sched_internal.h"
 #include "engine/textstream.h"
 
@@ -24,6 +25,8 @@ typedef struct {
   int n_gen;
   bool after_lone_bos;
   uint64_t last_used;    // step of the last use: the least recently used free slot goes first
+  jsm_state *js, *js_probe;  // the output's place in the request's JSON schema, and a scratch copy
+  float *masked;             // (n_vocab) logits with what the schema forbids removed
 } slot;
 
 struct sched {
@@ -41,6 +44,9 @@ struct sched {
   double deadline;
   uint64_t step;
   int prefill_turn;  // slot that gets the prefill budget first, rotating for fairness
+  jsm_vocab *vocab;     // token pieces for constrained decoding, built at the first schema
+  llmux_token *eog;     // end-of-generation tokens
+  int n_eog;
   // one batch: token, position, sequence, logits wanted, slot of each entry
   int32_t *b_tok, *b_pos, *b_seq;
   bool *b_want;
@@ -62,6 +68,9 @@ static void slot_finish(sched *s, slot *sl, sched_finish why, const char *error)
   textstream_free(&sl->ts);
   llmux_sampler_free(sl->smp);
   sl->smp = NULL;
+  jsm_state_free(sl->js);
+  jsm_state_free(sl->js_probe);
+  sl->js = sl->js_probe = NULL;
   sl->req = NULL;
   sl->decoding = false;
   sl->last_used = s->step;
@@ -98,10 +107,59 @@ static int pick_slot(const sched *s, const sched_req *r) {
   return best;
 }
 
+// ---- constrained decoding ---------------------------------------------------------------------------
+
+static bool build_vocab(sched *s) {
+  int n = llmux_model_n_vocab(s->m);
+  char **pieces = calloc((size_t)n, sizeof *pieces);
+  size_t *lens = calloc((size_t)n, sizeof *lens);
+  bool ok = pieces && lens;
+  for (int t = 0; ok && t < n; t++) {
+    char buf[512];
+    int len = llmux_token_to_piece(s->m, t, buf, sizeof buf, false);
+    lens[t] = len > 0 ? (size_t)len : 0;
+    ok = (pieces[t] = malloc(lens[t] + 1)) != NULL;
+    if (ok) memcpy(pieces[t], buf, lens[t]);
+  }
+  if (ok) s->vocab = jsm_vocab_new((const char *const *)pieces, lens, n);
+  for (int t = 0; pieces && t < n; t++) free(pieces[t]);
+  free(pieces);
+  free(lens);
+  return s->vocab != NULL;
+}
+
+static bool start_schema(sched *s, slot *sl) {
+  if (!s->vocab && !build_vocab(s)) return false;
+  if (!sl->masked) sl->masked = malloc((size_t)llmux_model_n_vocab(s->m) * sizeof(float));
+  sl->js = jsm_state_new(sl->req->p.schema);
+  sl->js_probe = jsm_state_new(sl->req->p.schema);
+  return sl->masked && sl->js && sl->js_probe;
+}
+
+// The logits with every token the schema forbids removed; end of generation
+// only once the document is complete.
+static const float *constrain(sched *s, slot *sl, const float *logits) {
+  int n = llmux_model_n_vocab(s->m);
+  memcpy(sl->masked, logits, (size_t)n * sizeof(float));
+  jsm_mask(sl->js, s->vocab, sl->masked);
+  bool done = jsm_complete(sl->js);
+  for (int k = 0; k < s->n_eog; k++) sl->masked[s->eog[k]] = done ? logits[s->eog[k]] : -INFINITY;
+  return sl->masked;
+}
+
+// Whether a complete document could still grow (a number), else the request ends here.
+static bool schema_can_grow(slot *sl) {
+  static const char MORE[] = "0123456789.eE+-";
+  for (const char *c = MORE; *c; c++)
+    if (jsm_state_copy(sl->js_probe, sl->js) && jsm_feed(sl->js_probe, c, 1)) return true;
+  return false;
+}
+
 static void slot_start(sched *s, int i, sched_req *r) {
   slot *sl = &s->slots[i];
   int keep = common_prefix(sl->cache, sl->n_cache, r->p.prompt, r->p.n_prompt);
   if (keep >= r->p.n_prompt) keep = r->p.n_prompt - 1;  // the last prompt token must run to give logits
+  if (r->p.embed) keep = 0;                              // an embedding runs its input whole
   sl->n_cache = keep;
   sl->req = r;
   sl->n_gen = 0;
@@ -119,6 +177,7 @@ static void slot_start(sched *s, int i, sched_req *r) {
     return;
   }
   for (int k = 0; k < r->p.n_prompt; k++) llmux_sampler_accept(sl->smp, r->p.prompt[k]);
+  if (r->p.schema && !start_schema(s, sl)) slot_finish(s, sl, SCHED_ERROR, "out of memory starting constrained decoding");
 }
 
 // Moves queued requests into free slots; drops the cancelled ones.
@@ -166,7 +225,7 @@ static int build_batch(sched *s) {
   for (int k = 0; k < n_slot && budget > 0; k++) {
     int i = (s->prefill_turn + k) % n_slot;
     slot *sl = &s->slots[i];
-    if (!sl->req || sl->decoding) continue;
+    if (!sl->req || sl->decoding || sl->req->p.embed) continue;
     const sched_params *p = &sl->req->p;
     int take = p->n_prompt - sl->n_cache;
     if (take > budget) take = budget;
@@ -185,13 +244,18 @@ static int build_batch(sched *s) {
 static void slot_sample(sched *s, slot *sl, const float *logits) {
   sched_req *r = sl->req;
   const sched_params *p = &r->p;
-  llmux_token t = llmux_sampler_sample(sl->smp, logits);
+  const float *allowed = sl->js ? constrain(s, sl, logits) : logits;
+  llmux_token t = llmux_sampler_sample(sl->smp, allowed);
   sl->decoding = true;
+  if (sl->js && allowed[t] == -INFINITY) {
+    slot_finish(s, sl, SCHED_ERROR, "constrained decoding: no token of the vocabulary can continue the JSON document");
+    return;
+  }
   if (llmux_token_is_eog(s->m, t) && !p->ignore_eos) {
     slot_finish(s, sl, SCHED_STOP, NULL);
     return;
   }
-  sched_tokinfo ti = {.token = t};
+  sched_tokinfo ti = {.token = t, .t = sched_now()};
   if (p->top_logprobs >= 0) sched_logprobs(logits, llmux_model_n_vocab(s->m), t, p->top_logprobs, &ti);
   llmux_sampler_accept(sl->smp, t);
   sl->n_gen++;
@@ -204,6 +268,10 @@ static void slot_sample(sched *s, slot *sl, const float *logits) {
     return;
   }
   if (len > 0 && !textstream_push(&sl->ts, piece, (size_t)len)) {
+    slot_finish(s, sl, SCHED_STOP, NULL);
+    return;
+  }
+  if (sl->js && len > 0 && jsm_feed(sl->js, piece, (size_t)len) && jsm_complete(sl->js) && !schema_can_grow(sl)) {
     slot_finish(s, sl, SCHED_STOP, NULL);
     return;
   }
@@ -227,7 +295,32 @@ static void update_kv_stat(sched *s) {
   atomic_store_explicit(&s->stats.kv_cells_used, used, memory_order_relaxed);
 }
 
+// Embedding requests run whole, each on its slot's sequence; the slot's
+// cache then holds their tokens, so a later prompt may reuse them.
+static void run_embeddings(sched *s) {
+  for (int i = 0; i < s->cfg.n_slot; i++) {
+    slot *sl = &s->slots[i];
+    if (!sl->req || !sl->req->p.embed) continue;
+    sched_req *r = sl->req;
+    float *out = malloc((size_t)llmux_model_n_embd(s->m) * sizeof *out);
+    int rc = out ? embed_sequence(s->c, i, r->p.prompt, r->p.n_prompt, out, true) : -1;
+    const char *msg = rc == 0 ? NULL : out ? err_get() : "out of memory";
+    sl->n_cache = 0;
+    if (rc == 0) {
+      memcpy(sl->cache, r->p.prompt, (size_t)r->p.n_prompt * sizeof *sl->cache);
+      sl->n_cache = r->p.n_prompt;
+      pthread_mutex_lock(&r->mu);
+      r->embd = out;
+      pthread_mutex_unlock(&r->mu);
+    } else {
+      free(out);
+    }
+    slot_finish(s, sl, rc == 0 ? SCHED_STOP : SCHED_ERROR, msg);
+  }
+}
+
 static void run_step(sched *s) {
+  run_embeddings(s);
   int n = build_batch(s);
   if (n == 0) return;
   s->step++;
@@ -297,13 +390,24 @@ static bool alloc_buffers(sched *s) {
   s->b_seq = malloc((size_t)nb * sizeof *s->b_seq);
   s->b_want = malloc((size_t)nb * sizeof *s->b_want);
   if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want) return false;
+  int n_vocab = llmux_model_n_vocab(s->m);
+  for (int t = 0; t < n_vocab; t++) s->n_eog += llmux_token_is_eog(s->m, t);
+  s->eog = malloc((size_t)(s->n_eog ? s->n_eog : 1) * sizeof *s->eog);
+  if (!s->eog) return false;
+  for (int t = 0, k = 0; t < n_vocab; t++)
+    if (llmux_token_is_eog(s->m, t)) s->eog[k++] = t;
   for (int i = 0; i < ns; i++)
     if (!(s->slots[i].cache = malloc((size_t)s->c->n_ctx * sizeof(llmux_token)))) return false;
   return true;
 }
 
 static void free_buffers(sched *s) {
-  for (int i = 0; s->slots && i < s->cfg.n_slot; i++) free(s->slots[i].cache);
+  for (int i = 0; s->slots && i < s->cfg.n_slot; i++) {
+    free(s->slots[i].cache);
+    free(s->slots[i].masked);
+  }
+  jsm_vocab_free(s->vocab);
+  free(s->eog);
   free(s->slots);
   free(s->b_tok);
   free(s->b_pos);
@@ -346,13 +450,18 @@ fail:
   return NULL;
 }
 
-void sched_free(sched *s, double deadline_s) {
-  if (!s) return;
+void sched_shutdown(sched *s, double deadline_s) {
   pthread_mutex_lock(&s->mu);
+  double deadline = sched_now() + deadline_s;
+  if (!s->stopping || deadline < s->deadline) s->deadline = deadline;
   s->stopping = true;
-  s->deadline = sched_now() + deadline_s;
   pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
+}
+
+void sched_free(sched *s, double deadline_s) {
+  if (!s) return;
+  sched_shutdown(s, deadline_s);
   pthread_join(s->thread, NULL);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
@@ -364,7 +473,9 @@ void sched_free(sched *s, double deadline_s) {
 sched_req *sched_submit(sched *s, const sched_params *p, sched_status *status, char *err, size_t err_size) {
   *status = SCHED_E_INVALID;
   if (p->n_prompt < 1) return snprintf(err, err_size, "the prompt is empty"), NULL;
-  if (p->n_prompt >= s->cfg.n_ctx)
+  if (p->embed && p->n_prompt > s->cfg.n_ctx)
+    return snprintf(err, err_size, "the input is %d tokens, more than the context of %d tokens", p->n_prompt, s->cfg.n_ctx), NULL;
+  if (!p->embed && p->n_prompt >= s->cfg.n_ctx)
     return snprintf(err, err_size, "the prompt is %d tokens, which does not fit a context of %d tokens (with room for at least one generated token)", p->n_prompt, s->cfg.n_ctx), NULL;
   if (p->max_tokens > 0 && p->n_prompt + p->max_tokens > s->cfg.n_ctx)
     return snprintf(err, err_size, "the prompt (%d tokens) plus max_tokens (%d) exceed the context of %d tokens", p->n_prompt, p->max_tokens, s->cfg.n_ctx), NULL;

@@ -28,6 +28,19 @@
 typedef struct sched sched;
 struct jsm_schema;
 
+// Wakes one consumer that follows several requests (the n choices of one
+// API call): each request given the waiter bumps seq on every change.
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t seq;
+} sched_waiter;
+
+void sched_waiter_init(sched_waiter *w);
+void sched_waiter_destroy(sched_waiter *w);
+// Waits until seq differs from seen, at most timeout_s; returns the current seq.
+uint64_t sched_waiter_wait(sched_waiter *w, uint64_t seen, double timeout_s);
+
 typedef struct {
   llmux_token *prompt;  // copied at submit
   int n_prompt;
@@ -38,6 +51,8 @@ typedef struct {
   int top_logprobs;  // -1: no logprobs; else alternatives per token (0..SCHED_MAX_TOP)
   bool ignore_eos;
   const struct jsm_schema *schema;  // constrain the output to this JSON schema; kept alive by the caller
+  sched_waiter *waiter;             // optional; must outlive the request's run
+  bool embed;  // an embedding request: the pooled, normalized vector instead of text
 } sched_params;
 
 typedef enum {
@@ -50,6 +65,7 @@ typedef enum {
 
 typedef struct {
   llmux_token token;
+  double t;  // when it was sampled (sched_now)
   float logprob;
   int n_top;
   llmux_token top_token[SCHED_MAX_TOP];
@@ -70,6 +86,7 @@ typedef struct sched_req {
   sched_tokinfo *toks;  // one per generated token (with logprobs when asked)
   int n_toks, toks_cap;
   int n_cached;  // prompt tokens found in the prefix cache
+  float *embd;   // (n_embd) the embedding, when p.embed and finished with SCHED_STOP
   sched_finish finish;
   char error[256];
   double t_submit, t_first;  // seconds (monotonic): submitted, first token
@@ -96,13 +113,16 @@ sched *sched_new(llmux_model *m, const sched_config *cfg);
 // Stops after the running and queued requests finish, or after deadline_s
 // seconds, when the rest are cancelled. Frees everything.
 void sched_free(sched *s, double deadline_s);
+// Refuses new requests from now on and cancels the rest after deadline_s; returns at once.
+void sched_shutdown(sched *s, double deadline_s);
 const sched_config *sched_get_config(const sched *s);
 const sched_stats *sched_get_stats(const sched *s);
 llmux_model *sched_model(const sched *s);
 
 typedef enum { SCHED_OK = 0, SCHED_E_INVALID, SCHED_E_FULL, SCHED_E_STOPPING, SCHED_E_NOMEM } sched_status;
 // Queues a request. On failure returns NULL with *status and err set
-// (SCHED_E_INVALID: the prompt does not fit a slot; SCHED_E_FULL: the queue
+// (SCHED_E_INVALID: the prompt does not fit a slot (an embedding's input may
+// fill it); SCHED_E_FULL: the queue
 // is full, try later). The caller owns one reference.
 sched_req *sched_submit(sched *s, const sched_params *p, sched_status *status, char *err, size_t err_size);
 // Asks the scheduler to drop the request at its next step.

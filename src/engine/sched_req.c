@@ -74,19 +74,57 @@ void sched_req_release(sched_req *r) {
   free_params(&r->p);
   free(r->text);
   free(r->toks);
+  free(r->embd);
   free(r);
 }
 
 void sched_cancel(sched_req *r) { atomic_store(&r->cancelled, true); }
 
+static struct timespec deadline_in(double timeout_s);
+
 void sched_req_wait(sched_req *r, size_t text_len, int n_toks, double timeout_s) {
+  struct timespec ts = deadline_in(timeout_s);
+  while (r->finish == SCHED_RUNNING && r->text_len <= text_len && r->n_toks <= n_toks)
+    if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+}
+
+static struct timespec deadline_in(double timeout_s) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   double end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + timeout_s;
   ts.tv_sec = (time_t)end;
   ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-  while (r->finish == SCHED_RUNNING && r->text_len <= text_len && r->n_toks <= n_toks)
-    if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+  return ts;
+}
+
+void sched_waiter_init(sched_waiter *w) {
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  w->seq = 0;
+}
+
+void sched_waiter_destroy(sched_waiter *w) {
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+}
+
+uint64_t sched_waiter_wait(sched_waiter *w, uint64_t seen, double timeout_s) {
+  struct timespec ts = deadline_in(timeout_s);
+  pthread_mutex_lock(&w->mu);
+  while (w->seq == seen)
+    if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT) break;
+  uint64_t seq = w->seq;
+  pthread_mutex_unlock(&w->mu);
+  return seq;
+}
+
+static void notify(sched_req *r) {
+  sched_waiter *w = r->p.waiter;
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->seq++;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
 }
 
 // ---- appending output (scheduler thread) ---------------------------------------------
@@ -111,6 +149,7 @@ bool sched_req_add_text(sched_req *r, const char *text, size_t len) {
     pthread_cond_broadcast(&r->cv);
   }
   pthread_mutex_unlock(&r->mu);
+  if (ok) notify(r);
   return ok;
 }
 
@@ -132,6 +171,7 @@ bool sched_req_add_token(sched_req *r, const sched_tokinfo *ti) {
     pthread_cond_broadcast(&r->cv);
   }
   pthread_mutex_unlock(&r->mu);
+  if (ok) notify(r);
   return ok;
 }
 
@@ -140,5 +180,6 @@ void sched_req_finish(sched_req *r, sched_finish why, const char *error) {
   r->finish = why;
   if (error) snprintf(r->error, sizeof r->error, "%s", error);
   pthread_cond_broadcast(&r->cv);
+  notify(r);  // under r->mu: whoever sees the finish may free the waiter at once
   pthread_mutex_unlock(&r->mu);
 }

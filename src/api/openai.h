@@ -1,0 +1,32 @@
+// api/openai: the handlers of the OpenAI-compatible routes and the few
+// server routes beside them (/health, /tokenize, /detokenize, /metrics,
+// admin). Each takes the server and the request and returns the response;
+// api/router.c decides which one runs.
+#ifndef LLMUX_API_OPENAI_H
+#define LLMUX_API_OPENAI_H
+#include <jansson.h>
+
+#include "api/serve.h"
+#include "http/server.h"
+
+http_response *openai_completions(serve *s, http_request *rq);
+http_response *openai_chat(serve *s, http_request *rq);
+http_response *openai_embeddings(serve *s, http_request *rq);
+http_response *openai_models(serve *s, http_request *rq);
+http_response *openai_model(serve *s, http_request *rq, const char *id);
+http_response *openai_tokenize(serve *s, http_request *rq);
+http_response *openai_detokenize(serve *s, http_request *rq);
+http_response *openai_health(serve *s, http_request *rq);
+http_response *admin_models(serve *s, http_request *rq);
+
+// The model a request names in "model" with a reference taken (release with
+// serve_put_model): NULL and *sm set, or the error response (400 when the
+// field is missing and several models are served, 404 when unknown).
+http_response *openai_pick_model(serve *s, const json_t *body, serve_model **sm);
+
+// Chat messages rendered through the model's template into prompt tokens.
+// For tests and /tokenize of messages too. NULL with e set.
+struct api_err;
+llmux_token *openai_chat_prompt(const serve_model *sm, const json_t *body, int *n_tokens, struct api_err *e);
+
+#endif
