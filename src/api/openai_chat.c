@@ -22,6 +22,7 @@ static const char *const MESSAGE_KEYS[] = {"role", "content", "name", "tool_call
 
 typedef struct {
   toolcall_format calls;  // how to read tool calls from the output; NONE: never
+  bool forced;            // tool_choice forces a call: the whole output is the call
   bool *role_sent;        // per choice
 } chat_state;
 
@@ -254,7 +255,13 @@ static bool constraints(const json_t *body, const serve_model *sm, gen_opts *o, 
     json_decref(forced);
     return api_err_set(e, 400, "response_format", "a JSON response_format cannot be combined with a forced tool_choice"), false;
   }
-  st->calls = forced ? TOOLCALL_GENERIC : *with_tools ? (toolcall_format)sm->toolcall_format : TOOLCALL_NONE;
+  // A forced call is read in the family's own syntax when it has one (every
+  // syntax also takes the bare form), so its ids suit the family's template
+  // when the call comes back in the history (Mistral's must be 9 characters).
+  toolcall_format own = (toolcall_format)sm->toolcall_format;
+  st->forced = forced != NULL;
+  st->calls = !*with_tools ? TOOLCALL_NONE : forced && own == TOOLCALL_NONE ? TOOLCALL_GENERIC : own;
+  o->special_text = st->calls != TOOLCALL_NONE;
   json_t *schema = rf_schema ? rf_schema : forced;
   if (!schema) return true;
   char err[300];
@@ -366,7 +373,7 @@ static size_t streamable(gen_job *j, int i, const char *text, size_t len) {
   (void)i;
   chat_state *st = j->user;
   if (st->calls == TOOLCALL_NONE) return len;
-  if (st->calls == TOOLCALL_GENERIC) return 0;  // a forced call: all of it is the call
+  if (st->forced) return 0;  // all of it is the call
   return toolcall_hold_from(st->calls, text, len);
 }
 
@@ -416,6 +423,7 @@ http_response *openai_chat(serve *srv, http_request *rq) {
     return fail(srv, sm, body, &o, &e);
   }
   keep->calls = st.calls;
+  keep->forced = st.forced;
   prompts[0] = prompt;
   lens[0] = n;
   gen_job *j = gen_job_new(srv, sm, &o, &FORMAT, prompts, lens, 1, http_fd(rq));

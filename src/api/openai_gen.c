@@ -238,6 +238,7 @@ static http_response *submit_all(gen_job *j) {
     sched_params p = {.prompt = j->prompts[pi], .n_prompt = j->n_prompt[pi], .max_tokens = j->o.max_tokens,
                       .sampling = j->o.sampling, .stop = j->o.stop, .n_stop = j->o.n_stop,
                       .top_logprobs = j->o.logprobs, .ignore_eos = j->o.ignore_eos, .schema = j->o.schema,
+                      .special_text = j->o.special_text,
                       .waiter = &j->waiter};
     p.sampling.seed = j->o.seed_set ? j->o.sampling.seed + (uint64_t)(i % j->o.n) : random_seed();
     sched_status st;

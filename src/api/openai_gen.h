@@ -26,6 +26,7 @@ typedef struct {
   int logprobs;  // -1: off; else alternatives per token
   bool seed_set;
   bool ignore_eos;
+  bool special_text;          // control tokens show in the text (tool-call markers)
   struct jsm_schema *schema;  // owned; constrains every choice
 } gen_opts;
 

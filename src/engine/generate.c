@@ -61,7 +61,7 @@ int llmux_generate(llmux_context *c, const char *prompt, const llmux_generate_pa
     llmux_sampler_accept(s, t);
     n_gen++;
     char piece[256];
-    int len = textstream_piece(m, after_lone_bos, t, piece, sizeof piece);
+    int len = textstream_piece(m, after_lone_bos, t, piece, sizeof piece, false);
     after_lone_bos = false;
     if (len > 0 && !textstream_push(&ts, piece, (size_t)len)) break;
     if (pos >= c->n_ctx) break;

@@ -261,7 +261,7 @@ static void slot_sample(sched *s, slot *sl, const float *logits) {
   sl->n_gen++;
   atomic_fetch_add_explicit(&s->stats.generated_tokens, 1, memory_order_relaxed);
   char piece[256];
-  int len = textstream_piece(s->m, sl->after_lone_bos, t, piece, sizeof piece);
+  int len = textstream_piece(s->m, sl->after_lone_bos && !p->special_text, t, piece, sizeof piece, p->special_text);
   sl->after_lone_bos = false;
   if (!sched_req_add_token(r, &ti)) {
     slot_finish(s, sl, SCHED_ERROR, "out of memory");

@@ -52,6 +52,7 @@ typedef struct {
   bool ignore_eos;
   const struct jsm_schema *schema;  // constrain the output to this JSON schema; kept alive by the caller
   sched_waiter *waiter;             // optional; must outlive the request's run
+  bool special_text;  // control tokens appear in the text (tool-call markers)
   bool embed;  // an embedding request: the pooled, normalized vector instead of text
 } sched_params;
 

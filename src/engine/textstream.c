@@ -81,10 +81,10 @@ void textstream_finish(textstream *ts) {
   if (!ts->stopped) emit(ts, ts->len);
 }
 
-int textstream_piece(const llmux_model *m, bool after_lone_bos, llmux_token t, char *buf, int size) {
+int textstream_piece(const llmux_model *m, bool after_lone_bos, llmux_token t, char *buf, int size, bool special) {
   if (after_lone_bos) {
     llmux_token pair[2] = {llmux_token_bos(m), t};
     return llmux_detokenize(m, pair, 2, buf, size, false);
   }
-  return llmux_token_to_piece(m, t, buf, size, false);
+  return llmux_token_to_piece(m, t, buf, size, special);
 }

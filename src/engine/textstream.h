@@ -25,8 +25,9 @@ bool textstream_push(textstream *ts, const char *piece, size_t len);
 void textstream_finish(textstream *ts);
 void textstream_free(textstream *ts);
 
-// Text of a generated token. Right after a lone BOS, decodes the pair so the
-// tokenizer's rule for the first word (SentencePiece drops its space) applies.
-int textstream_piece(const llmux_model *m, bool after_lone_bos, llmux_token t, char *buf, int size);
+// Text of a generated token (control tokens only with special). Right after
+// a lone BOS, decodes the pair so the tokenizer's rule for the first word
+// (SentencePiece drops its space) applies.
+int textstream_piece(const llmux_model *m, bool after_lone_bos, llmux_token t, char *buf, int size, bool special);
 
 #endif

@@ -7,7 +7,7 @@ bin=${LLMUX_BIN:?}; shared=${LLMUX_SHARED:-../shared}
 here=$(cd "$(dirname "$0")" && pwd)
 doc="$here/../../docs/API.md"
 work=$(mktemp -d)
-trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 
 "$bin" serve -m "$shared/models/stories260K.gguf" --port 0 -t 2 --parallel 2 --ctx 256 \
   --api-key doc-key --admin-key doc-admin 2>"$work/log" &

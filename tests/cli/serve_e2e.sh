@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 model="$shared/models/stories260K.gguf"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 [ -d "$here/../e2e/node_modules/openai" ] || { echo "tests/e2e/node_modules/openai missing: run scripts/test-setup.sh"; exit 1; }
 
