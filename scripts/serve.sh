@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make serve [MODEL=path.gguf]`: starts llmux on a model. With no model it
-# uses the demo model ../shared/models/stories260K.gguf when present, else
-# downloads a small real chat model with `llmux pull`.
-# Until `llmux serve` lands (issue 3), this starts an interactive `llmux chat`.
+# `make serve [MODEL=path.gguf]`: serves a model over the OpenAI API on
+# http://127.0.0.1:8080 (HOST and PORT override). With no model it uses the
+# demo model ../shared/models/stories260K.gguf when present, else downloads a
+# small real chat model with `llmux pull`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/llmux
@@ -14,8 +14,5 @@ if [ -z "$MODEL" ]; then
     MODEL=$("$BIN" pull hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf)
   fi
 fi
-if "$BIN" --help | grep -q '^  serve '; then
-  exec "$BIN" serve -m "$MODEL"
-fi
-echo "llmux: serving arrives with issue 3; chatting with $MODEL instead (Ctrl-D to end)" >&2
-exec "$BIN" chat -m "$MODEL"
+echo "llmux: serving $MODEL; try: curl http://${HOST:-127.0.0.1}:${PORT:-8080}/v1/models" >&2
+exec "$BIN" serve -m "$MODEL" --host "${HOST:-127.0.0.1}" --port "${PORT:-8080}"
