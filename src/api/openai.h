@@ -6,6 +6,8 @@
 #define LLMUX_API_OPENAI_H
 #include <jansson.h>
 
+#include "api/api_util.h"
+#include "api/openai_gen.h"
 #include "api/serve.h"
 #include "http/server.h"
 
@@ -24,9 +26,21 @@ http_response *admin_models(serve *s, http_request *rq);
 // field is missing and several models are served, 404 when unknown).
 http_response *openai_pick_model(serve *s, const json_t *body, serve_model **sm);
 
-// Chat messages rendered through the model's template into prompt tokens.
-// For tests and /tokenize of messages too. NULL with e set.
-struct api_err;
-llmux_token *openai_chat_prompt(const serve_model *sm, const json_t *body, int *n_tokens, struct api_err *e);
+// Chat messages rendered through the model's template into prompt tokens,
+// for /tokenize of messages. NULL with e set.
+llmux_token *openai_chat_prompt(const serve_model *sm, const json_t *body, int *n_tokens, api_err *e);
+
+// A chat request checked and turned into what the scheduler runs: every
+// field validated, constraints compiled, the prompt rendered and tokenized.
+// Needs no scheduler (the request-body fuzz target drives it).
+typedef struct {
+  gen_opts o;
+  llmux_token *prompt;
+  int n_prompt;
+  int calls;    // toolcall_format to read the output with
+  bool forced;  // tool_choice forces a call
+} chat_request;
+bool openai_chat_prepare(const serve_model *sm, const json_t *body, chat_request *out, api_err *e);
+void openai_chat_request_free(chat_request *r);
 
 #endif

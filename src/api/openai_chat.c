@@ -394,6 +394,27 @@ static http_response *fail(serve *srv, serve_model *sm, json_t *body, gen_opts *
   return api_error_from(e);
 }
 
+bool openai_chat_prepare(const serve_model *sm, const json_t *body, chat_request *out, api_err *e) {
+  memset(out, 0, sizeof *out);
+  chat_state st = {0};
+  bool with_tools = false;
+  if (!api_check_keys(body, KEYS, NULL, e)) return false;
+  if (!gen_parse_opts(body, sm, true, &out->o, e) || !constraints(body, sm, &out->o, &st, &with_tools, e) ||
+      !(out->prompt = chat_prompt(sm, body, with_tools, &out->n_prompt, e))) {
+    gen_opts_free(&out->o);
+    return false;
+  }
+  out->calls = st.calls;
+  out->forced = st.forced;
+  return true;
+}
+
+void openai_chat_request_free(chat_request *r) {
+  gen_opts_free(&r->o);
+  free(r->prompt);
+  r->prompt = NULL;
+}
+
 http_response *openai_chat(serve *srv, http_request *rq) {
   api_err e = {0};
   json_t *body = api_parse_body(rq, &e);
@@ -401,36 +422,31 @@ http_response *openai_chat(serve *srv, http_request *rq) {
   serve_model *sm = NULL;
   http_response *resp = openai_pick_model(srv, body, &sm);
   if (resp) return json_decref(body), resp;
-  if (!api_check_keys(body, KEYS, NULL, &e)) return fail(srv, sm, body, NULL, &e);
-  gen_opts o;
-  chat_state st = {0};
-  bool with_tools = false;
-  if (!gen_parse_opts(body, sm, true, &o, &e) || !constraints(body, sm, &o, &st, &with_tools, &e))
-    return fail(srv, sm, body, &o, &e);
-  int n = 0;
-  llmux_token *prompt = chat_prompt(sm, body, with_tools, &n, &e);
+  chat_request cr;
+  if (!openai_chat_prepare(sm, body, &cr, &e)) return fail(srv, sm, body, NULL, &e);
   chat_state *keep = malloc(sizeof *keep);
   llmux_token **prompts = malloc(sizeof *prompts);
   int *lens = malloc(sizeof *lens);
-  if (keep) keep->role_sent = calloc((size_t)o.n, sizeof *keep->role_sent);
-  if (!prompt || !keep || !keep->role_sent || !prompts || !lens) {
-    if (prompt && e.status == 0) api_err_set(&e, 500, NULL, "out of memory");
-    free(prompt);
+  if (keep) keep->role_sent = calloc((size_t)cr.o.n, sizeof *keep->role_sent);
+  if (!keep || !keep->role_sent || !prompts || !lens) {
     if (keep) free(keep->role_sent);
     free(keep);
     free(prompts);
     free(lens);
-    return fail(srv, sm, body, &o, &e);
+    openai_chat_request_free(&cr);
+    api_err_set(&e, 500, NULL, "out of memory");
+    return fail(srv, sm, body, NULL, &e);
   }
-  keep->calls = st.calls;
-  keep->forced = st.forced;
-  prompts[0] = prompt;
-  lens[0] = n;
-  gen_job *j = gen_job_new(srv, sm, &o, &FORMAT, prompts, lens, 1, http_fd(rq));
+  keep->calls = (toolcall_format)cr.calls;
+  keep->forced = cr.forced;
+  prompts[0] = cr.prompt;
+  lens[0] = cr.n_prompt;
+  gen_job *j = gen_job_new(srv, sm, &cr.o, &FORMAT, prompts, lens, 1, http_fd(rq));
   if (!j) {
     free_state(keep);
+    gen_opts_free(&cr.o);
     api_err_set(&e, 500, NULL, "out of memory");
-    return fail(srv, sm, body, &o, &e);
+    return fail(srv, sm, body, NULL, &e);
   }
   j->user = keep;
   j->user_free = free_state;
