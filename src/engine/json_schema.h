@@ -38,8 +38,9 @@
 //   - enum and const values are written compactly, exactly as serialized
 //     (object keys in their order, no spaces); values that contradict the
 //     other keywords of the same schema are dropped;
-//   - whitespace between JSON tokens: at most JSM_MAX_WS bytes in a row, so a
-//     model cannot loop on spaces; strings: valid UTF-8, all JSON escapes,
+//   - whitespace between JSON tokens: none, one space or tab, or a newline
+//     and at most JSM_MAX_INDENT spaces or tabs (pretty-printing fits), so a
+//     model cannot loop on whitespace; strings: valid UTF-8, all JSON escapes,
 //     surrogates only in pairs, no \u0000; numbers: JSON grammar, at most 15
 //     integer digits, 16 fraction digits and 2 exponent digits (integer:
 //     no fraction or exponent), so every number is finite as a double;
@@ -60,7 +61,7 @@
 #include <stddef.h>
 
 #define JSM_MAX_DEPTH 64  // nested values (the document's outermost value counts as 1)
-#define JSM_MAX_WS 32     // whitespace bytes in a row between two JSON tokens
+#define JSM_MAX_INDENT 20  // spaces or tabs after a newline between two JSON tokens
 
 typedef struct jsm_schema jsm_schema;  // compiled, immutable, shareable across threads
 typedef struct jsm_state jsm_state;    // a matcher position

@@ -115,8 +115,18 @@ bool jsm_cfgset_start(jsm_cfgset *c, int32_t node) {
 
 static bool is_ws(uint8_t c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-static int ws_step(jsm_frame *f) {
-  if (f->n >= JSM_MAX_WS) return FAIL;
+// A gap between two JSON tokens is empty, one space or tab, or a newline
+// and then at most JSM_MAX_INDENT spaces or tabs: pretty-printed output
+// fits, and a model that favours whitespace still has to make progress.
+// f->n: 0 nothing yet, 1 a space or tab (the gap is full), 2 + k a newline
+// and k indentation bytes.
+static int ws_step(jsm_frame *f, uint8_t c) {
+  if (f->n == 0) {
+    if (c == '\r') return FAIL;
+    f->n = c == '\n' ? 2 : 1;
+    return OK;
+  }
+  if (f->n == 1 || c == '\n' || c == '\r' || f->n >= 2 + JSM_MAX_INDENT) return FAIL;
   f->n++;
   return OK;
 }
@@ -366,7 +376,7 @@ static int object_byte(const jsm_schema *s, jsm_frame *w, int32_t len, uint8_t c
     }
     return OK;
   }
-  if (is_ws(c)) return ws_step(f);
+  if (is_ws(c)) return ws_step(f, c);
   switch (f->phase) {
     case O_OPEN:
     case O_COMMA:
@@ -401,7 +411,7 @@ static int array_byte(const jsm_schema *s, jsm_frame *w, int32_t len, uint8_t c,
   const jsm_node *nd = &s->nodes[f->node];
   int32_t budget = JSM_MAX_FRAMES - len;
   if (f->phase == A_INIT) return c == '[' ? (to(f, A_OPEN), OK) : FAIL;
-  if (is_ws(c)) return ws_step(f);
+  if (is_ws(c)) return ws_step(f, c);
   if (c == ']' && f->phase != A_COMMA) return f->a >= nd->lo ? DONE : FAIL;
   if (f->phase == A_AFTER) return c == ',' && item_ok(s, nd, f->a, budget) ? (to(f, A_COMMA), OK) : FAIL;
   if (!item_ok(s, nd, f->a, budget)) return FAIL;
@@ -412,7 +422,7 @@ static int array_byte(const jsm_schema *s, jsm_frame *w, int32_t len, uint8_t c,
 
 static int root_byte(const jsm_schema *s, jsm_frame *w, int32_t len, uint8_t c, jsm_cfgset *out) {
   jsm_frame *f = &w[len - 1];
-  if (is_ws(c)) return ws_step(f);
+  if (is_ws(c)) return ws_step(f, c);
   if (f->phase != R_BEFORE) return FAIL;
   to(f, R_IN);
   start_value(s, w, len, f->b, c, out);

@@ -31,7 +31,7 @@ start() {
 
 start --parallel 16 --ctx 256 --api-key test-key --max-body 65536
 main_url=$url; main_pid=${pids[-1]}
-start --parallel 1 --ctx 256 --max-queue 1
+start --parallel 1 --ctx 2048 --max-queue 1
 tiny_url=$url
 
 # Health and metrics need the key unless --open-health; body limits and bad JSON.

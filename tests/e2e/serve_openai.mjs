@@ -21,8 +21,8 @@ const zoo = reference.cases.find((c) => c.name === 'zoo_60_positions');
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 
-async function metric(name, labels) {
-  const text = await (await fetch(`${BASE}/metrics`, { headers: { Authorization: 'Bearer test-key' } })).text();
+async function metric(name, labels, base = BASE) {
+  const text = await (await fetch(`${base}/metrics`, { headers: { Authorization: 'Bearer test-key' } })).text();
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
@@ -163,7 +163,7 @@ test('chat: a tool-call round trip', async () => {
   }];
   const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
   const r = await client.chat.completions.create({
-    model: MODEL, messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0.7, seed: 7, max_tokens: 60,
+    model: MODEL, messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0.7, seed: 7, max_tokens: 180,
   });
   const choice = r.choices[0];
   assert.equal(choice.finish_reason, 'tool_calls');
@@ -208,12 +208,12 @@ test('errors: 401, 404, 400 typed', async () => {
 
 test('errors: 429 with Retry-After when the queue is full', async () => {
   const tiny = new OpenAI({ baseURL: `${TINY}/v1`, apiKey: 'x', maxRetries: 0 });
-  const long = { model: MODEL, prompt: 'Once', max_tokens: 200, temperature: 0, ignore_eos: true };
+  const long = { model: MODEL, prompt: 'Once', max_tokens: 2000, temperature: 0, ignore_eos: true };
   const a = await tiny.completions.create({ ...long, stream: true });
   const it = a[Symbol.asyncIterator]();
   await it.next(); // A holds the only slot
-  const b = tiny.completions.create(long); // B waits in the queue
-  await new Promise((r) => setTimeout(r, 100));
+  const b = tiny.completions.create({ ...long, max_tokens: 5 }); // B waits in the queue
+  for (let i = 0; i < 100 && await metric('llmux_queue_depth', {}, TINY) < 1; i++) await new Promise((r) => setTimeout(r, 10));
   await assert.rejects(tiny.completions.create(long), (e) => e instanceof OpenAI.RateLimitError && e.headers.get('retry-after') === '1');
   a.controller.abort();
   await b;

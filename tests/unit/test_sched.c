@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/json_schema.h"
 #include "engine/sched.h"
 #include "testutil.h"
 
@@ -191,6 +192,70 @@ static void test_stop_and_logprobs(llmux_model *m) {
   sched_free(s, 1.0);
 }
 
+// Embedding requests share the slots with generation and give what
+// llmux_embed gives on a context of its own.
+static void test_embed_requests(llmux_model *m) {
+  sched_config cfg = sched_default_config();
+  cfg.n_slot = 2;
+  cfg.n_ctx = 128;
+  sched *s = sched_new(m, &cfg);
+  llmux_token toks[32];
+  int n = llmux_tokenize(m, "Lily saw a big red ball", 23, toks, 32, true, false);
+  sched_params g = greedy(toks, n, 30);
+  sched_req *gen = submit(s, &g);
+  sched_params p = {.prompt = toks, .n_prompt = n, .top_logprobs = -1, .embed = true};
+  sched_req *a = submit(s, &p);
+  wait_done(a);
+  wait_done(gen);
+  CHECK(a->finish == SCHED_STOP && a->embd != NULL);
+  llmux_context_params cp = llmux_context_default_params();
+  cp.n_ctx = 128;
+  llmux_context *c = llmux_context_new(m, &cp);
+  int d = llmux_model_n_embd(m);
+  float *ref = malloc((size_t)d * sizeof *ref);
+  CHECK(llmux_embed(c, toks, n, ref, true) == 0);
+  float worst = 0;
+  for (int i = 0; a->embd && i < d; i++) worst = fmaxf(worst, fabsf(a->embd[i] - ref[i]));
+  CHECK_MSG(worst < 1e-4f, "embedding differs from llmux_embed by %g", worst);
+  CHECK(gen->finish == SCHED_LENGTH && gen->n_toks == 30);
+  free(ref);
+  llmux_context_free(c);
+  sched_req_release(a);
+  sched_req_release(gen);
+  sched_free(s, 1.0);
+}
+
+// Output constrained to a JSON schema is a document of that schema, and the
+// request ends as soon as the document is complete.
+static void test_schema_requests(llmux_model *m) {
+  sched *s = sched_new(m, NULL);
+  json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"},"
+                              "\"n\":{\"enum\":[1,2,3]}},\"required\":[\"ok\",\"n\"]}", 0, NULL);
+  char err[256];
+  jsm_schema *js = jsm_compile(schema, err, sizeof err);
+  CHECK_MSG(js != NULL, "%s", err);
+  llmux_token toks[16];
+  int n = llmux_tokenize(m, "Once upon a time", 16, toks, 16, true, false);
+  for (uint64_t seed = 1; js && seed <= 4; seed++) {
+    sched_params p = greedy(toks, n, 150);
+    p.sampling.temperature = 1;
+    p.sampling.seed = seed;
+    p.ignore_eos = false;
+    p.schema = js;
+    sched_req *r = submit(s, &p);
+    wait_done(r);
+    json_t *v = json_loads(r->text, 0, NULL);
+    CHECK_MSG(r->finish == SCHED_STOP && json_is_object(v) && json_is_boolean(json_object_get(v, "ok")) &&
+                  json_integer_value(json_object_get(v, "n")) >= 1 && json_integer_value(json_object_get(v, "n")) <= 3,
+              "seed %d: finish %d, '%s'", (int)seed, r->finish, r->text);
+    json_decref(v);
+    sched_req_release(r);
+  }
+  jsm_schema_free(js);
+  json_decref(schema);
+  sched_free(s, 1.0);
+}
+
 int main(void) {
   llmux_model *m = llmux_model_load(tu_shared("models/stories260K.gguf"), NULL);
   CHECK_MSG(m != NULL, "%s", llmux_last_error());
@@ -199,6 +264,8 @@ int main(void) {
   test_prefix_cache(m);
   test_cancel_and_limits(m);
   test_stop_and_logprobs(m);
+  test_embed_requests(m);
+  test_schema_requests(m);
   llmux_model_free(m);
   return tu_finish();
 }
