@@ -26,6 +26,7 @@
 #define MM_PANEL_MAX (80 * 1024)
 #define MM_TILE_ROWS 16   // rows per tile on the generic path
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
+#define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -169,10 +170,15 @@ static void product_worker(void *arg, int ith, int nth) {
   pool_split(tiles, ith, nth, &lo, &hi);
   int64_t r0 = lo * tile, r1 = hi * tile < j->w->n_out ? hi * tile : j->w->n_out;
   if (r0 >= r1) return;
-  if (j->gemv)
-    j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, 0), j->act_stride, j->aux, j->aux_stride,
-            (int)j->n_tokens, &j->y[r0], j->ldy);
-  else if (j->gemm) rows_gemm(j, r0, r1);
+  if (j->gemv) {
+    int cols = j->gemm->gemv_cols;
+    for (int64_t t = 0; t < j->n_tokens; t += cols) {
+      int nc = (int)(j->n_tokens - t < cols ? j->n_tokens - t : cols);
+      const act_aux *aux = j->aux ? (const act_aux *)((const uint8_t *)j->aux + (size_t)t * j->aux_stride) : NULL;
+      j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, t), j->act_stride, aux, j->aux_stride, nc,
+              &j->y[t * j->ldy + r0], j->ldy);
+    }
+  } else if (j->gemm) rows_gemm(j, r0, r1);
   else if (j->n_tokens == 1) rows_plain(j, r0, r1);
   else rows_tiled(j, r0, r1);
 }
@@ -216,7 +222,12 @@ void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_
   assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
   if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
-  if (g && g->gemv && n_tokens <= g->gemv_cols) j.gemv = g->gemv;
+  // Small batches (parallel decoding) stream the weight rows once per gemv
+  // width: measured faster than packing up to a few widths.
+  if (g && g->gemv && n_tokens <= (int64_t)g->gemv_cols * MM_GEMV_PASSES) {
+    j.gemv = g->gemv;
+    j.gemm = g;
+  }
   else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) j.gemm = g;
   if (j.vdt == T_F32) {
     j.act = (const uint8_t *)x;
