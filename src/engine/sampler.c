@@ -196,13 +196,20 @@ static int filter_min_p(llmux_sampler *s, int n) {
   return k;
 }
 
+// One pass of expf, its weights kept in the candidates' logit slots, then
+// the draw: with the whole vocabulary in play (OpenAI's defaults turn every
+// filter off) this is the sampler's main cost, so exp runs once per token.
 static llmux_token draw(llmux_sampler *s, int n) {
   float max = max_logit(s->cands, n), inv_t = 1.0f / s->p.temperature;
   double total = 0;
-  for (int i = 0; i < n; i++) total += exp((double)((s->cands[i].logit - max) * inv_t));
+  for (int i = 0; i < n; i++) {
+    float w = expf((s->cands[i].logit - max) * inv_t);
+    s->cands[i].logit = w;
+    total += w;
+  }
   double r = (double)rng_uniform(&s->rng) * total, acc = 0;
   for (int i = 0; i < n; i++) {
-    acc += exp((double)((s->cands[i].logit - max) * inv_t));
+    acc += s->cands[i].logit;
     if (acc > r) return s->cands[i].id;
   }
   return s->cands[n - 1].id;
@@ -215,8 +222,16 @@ static llmux_token argmax(const cand *c, int n) {
   return c[best].id;
 }
 
+static llmux_token argmax_logits(const float *l, int n) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (l[i] > l[best]) best = i;
+  return best;
+}
+
 llmux_token llmux_sampler_sample(llmux_sampler *s, const float *logits) {
   int n = s->n_vocab;
+  if (s->p.temperature <= 0.0f && s->p.n_logit_bias == 0 && !penalties_on(&s->p)) return argmax_logits(logits, n);
   for (int i = 0; i < n; i++) s->cands[i] = (cand){logits[i], i};
   for (int i = 0; i < s->p.n_logit_bias; i++) {
     llmux_token t = s->p.logit_bias[i].token;

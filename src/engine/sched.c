@@ -27,6 +27,8 @@ typedef struct {
   uint64_t last_used;    // step of the last use: the least recently used free slot goes first
   jsm_state *js, *js_probe;  // the output's place in the request's JSON schema, and a scratch copy
   float *masked;             // (n_vocab) logits with what the schema forbids removed
+  sched_tokinfo picked;      // this step's token, before it is handed over
+  bool pick_banned;          // the schema allowed no token at all
 } slot;
 
 struct sched {
@@ -241,13 +243,39 @@ static int build_batch(sched *s) {
 }
 
 // Samples slot i's next token from logits and hands it to the request.
-static void slot_sample(sched *s, slot *sl, const float *logits) {
-  sched_req *r = sl->req;
-  const sched_params *p = &r->p;
+// Picks slot sl's next token from logits (constrained, sampled, with its
+// log-probabilities): the part of sampling that touches only the slot, so the
+// slots of a step are sampled in parallel on the pool.
+static void slot_pick(sched *s, slot *sl, const float *logits) {
+  const sched_params *p = &sl->req->p;
   const float *allowed = sl->js ? constrain(s, sl, logits) : logits;
   llmux_token t = llmux_sampler_sample(sl->smp, allowed);
+  sl->picked = (sched_tokinfo){.token = t, .t = sched_now()};
+  sl->pick_banned = sl->js && allowed[t] == -INFINITY;
+  if (p->top_logprobs >= 0) sched_logprobs(logits, llmux_model_n_vocab(s->m), t, p->top_logprobs, &sl->picked);
+}
+
+typedef struct {
+  sched *s;
+  int n;  // batch entries
+} pick_job;
+
+static void pick_worker(void *arg, int ith, int nth) {
+  pick_job *j = arg;
+  int k = 0;
+  for (int i = 0; i < j->n; i++) {
+    if (!j->s->b_want[i]) continue;
+    if (k++ % nth == ith) slot_pick(j->s, &j->s->slots[j->s->b_seq[i]], llmux_logits(j->s->c, i));
+  }
+}
+
+// Hands slot sl's picked token to its request and decides whether it goes on.
+static void slot_take(sched *s, slot *sl) {
+  sched_req *r = sl->req;
+  const sched_params *p = &r->p;
+  llmux_token t = sl->picked.token;
   sl->decoding = true;
-  if (sl->js && allowed[t] == -INFINITY) {
+  if (sl->pick_banned) {
     slot_finish(s, sl, SCHED_ERROR, "constrained decoding: no token of the vocabulary can continue the JSON document");
     return;
   }
@@ -255,15 +283,13 @@ static void slot_sample(sched *s, slot *sl, const float *logits) {
     slot_finish(s, sl, SCHED_STOP, NULL);
     return;
   }
-  sched_tokinfo ti = {.token = t, .t = sched_now()};
-  if (p->top_logprobs >= 0) sched_logprobs(logits, llmux_model_n_vocab(s->m), t, p->top_logprobs, &ti);
   llmux_sampler_accept(sl->smp, t);
   sl->n_gen++;
   atomic_fetch_add_explicit(&s->stats.generated_tokens, 1, memory_order_relaxed);
   char piece[256];
   int len = textstream_piece(s->m, sl->after_lone_bos && !p->special_text, t, piece, sizeof piece, p->special_text);
   sl->after_lone_bos = false;
-  if (!sched_req_add_token(r, &ti)) {
+  if (!sched_req_add_token(r, &sl->picked)) {
     slot_finish(s, sl, SCHED_ERROR, "out of memory");
     return;
   }
@@ -334,8 +360,10 @@ static void run_step(sched *s) {
     }
     return;
   }
+  pick_job pj = {s, n};
+  pool_run(s->c->pool, pick_worker, &pj);
   for (int k = 0; k < n; k++)
-    if (s->b_want[k]) slot_sample(s, &s->slots[s->b_seq[k]], llmux_logits(s->c, k));
+    if (s->b_want[k]) slot_take(s, &s->slots[s->b_seq[k]]);
   atomic_fetch_add_explicit(&s->stats.steps, 1, memory_order_relaxed);
   update_kv_stat(s);
 }
