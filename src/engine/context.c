@@ -145,3 +145,14 @@ const float *llmux_logits(const llmux_context *c, int i) {
   if (i < 0 || i >= c->last_n || c->logit_index[i] < 0) return NULL;
   return c->logits + (size_t)c->logit_index[i] * c->model->hp.n_vocab;
 }
+
+void context_copy_cells(llmux_context *c, int src, int dst, int p0, int p1) {
+  if (src == dst || p1 <= p0) return;
+  size_t esz = c->kv_type == LLMUX_KV_F16 ? 2 : 4, n = (size_t)(p1 - p0);
+  size_t from = (size_t)src * (size_t)c->n_ctx + (size_t)p0, to = (size_t)dst * (size_t)c->n_ctx + (size_t)p0;
+  for (int il = 0; il < c->model->hp.n_layer; il++) {
+    uint8_t *k = c->kv_k[il], *v = c->kv_v[il];
+    memcpy(k + to * c->kv_row_k * esz, k + from * c->kv_row_k * esz, n * c->kv_row_k * esz);
+    memcpy(v + to * c->kv_row_v * esz, v + from * c->kv_row_v * esz, n * c->kv_row_v * esz);
+  }
+}

@@ -72,6 +72,10 @@ struct llmux_context {
 
 // Allocates a context with n_seq sequences of params->n_ctx tokens each.
 llmux_context *context_new(llmux_model *m, const llmux_context_params *params, int n_seq);
+// Copies the cached keys and values of positions [p0, p1) from sequence src
+// to sequence dst: a prompt that shares a prefix with another sequence's
+// tokens starts from that sequence's cache instead of computing it again.
+void context_copy_cells(llmux_context *c, int src, int dst, int p0, int p1);
 // Runs one batch (1 <= n <= n_batch). Returns 0 or -1 with the error set.
 int decoder_forward(llmux_context *c, const fwd_batch *b);
 // The pooled embedding of n tokens run from position 0 of sequence seq, in

@@ -14,6 +14,8 @@
 #include "engine/sched_internal.h"
 #include "engine/textstream.h"
 
+#define PREFIX_WAIT_MIN 8  // prompt tokens worth waiting a step for instead of computing them again
+
 typedef struct {
   sched_req *req;        // NULL when free
   llmux_token *cache;    // (n_ctx) tokens whose KV this slot's cells hold, from position 0
@@ -157,9 +159,34 @@ static bool schema_can_grow(slot *sl) {
   return false;
 }
 
+// The slot (other than i) whose cached tokens share the longest prefix with
+// r's prompt, if longer than `than`; its length in *len.
+static int best_donor(const sched *s, int i, const sched_req *r, int than, int *len) {
+  int donor = -1;
+  *len = than;
+  for (int j = 0; j < s->cfg.n_slot; j++) {
+    if (j == i) continue;
+    const slot *d = &s->slots[j];
+    int l = common_prefix(d->cache, d->n_cache, r->p.prompt, r->p.n_prompt);
+    if (l > *len) {
+      donor = j;
+      *len = l;
+    }
+  }
+  return donor;
+}
+
 static void slot_start(sched *s, int i, sched_req *r) {
   slot *sl = &s->slots[i];
-  int keep = common_prefix(sl->cache, sl->n_cache, r->p.prompt, r->p.n_prompt);
+  int keep = common_prefix(sl->cache, sl->n_cache, r->p.prompt, r->p.n_prompt), shared;
+  // Another slot (running or idle) may hold more of the prompt: copy its cells.
+  int donor = r->p.embed ? -1 : best_donor(s, i, r, keep, &shared);
+  if (donor >= 0) {
+    if (shared >= r->p.n_prompt) shared = r->p.n_prompt - 1;
+    context_copy_cells(s->c, donor, i, keep, shared);
+    memcpy(sl->cache + keep, s->slots[donor].cache + keep, (size_t)(shared - keep) * sizeof *sl->cache);
+    keep = shared;
+  }
   if (keep >= r->p.n_prompt) keep = r->p.n_prompt - 1;  // the last prompt token must run to give logits
   if (r->p.embed) keep = 0;                              // an embedding runs its input whole
   sl->n_cache = keep;
@@ -182,13 +209,30 @@ static void slot_start(sched *s, int i, sched_req *r) {
   if (r->p.schema && !start_schema(s, sl)) slot_finish(s, sl, SCHED_ERROR, "out of memory starting constrained decoding");
 }
 
+// Whether r should wait a step or more: a slot still prefilling the same
+// prompt start (the other choices of an n > 1 request, or a shared system
+// prompt) will soon hold more of it than slot i does, to be copied.
+static bool wait_for_prefill(const sched *s, int i, const sched_req *r) {
+  if (r->p.embed) return false;
+  const slot *sl = &s->slots[i];
+  int have = common_prefix(sl->cache, sl->n_cache, r->p.prompt, r->p.n_prompt), shared;
+  best_donor(s, i, r, have, &shared);
+  for (int j = 0; j < s->cfg.n_slot; j++) {
+    const slot *d = &s->slots[j];
+    if (!d->req || d->decoding || d->req->p.embed) continue;
+    int will = common_prefix(d->req->p.prompt, d->req->p.n_prompt, r->p.prompt, r->p.n_prompt);
+    if (will > shared + PREFIX_WAIT_MIN) return true;
+  }
+  return false;
+}
+
 // Moves queued requests into free slots; drops the cancelled ones.
 static void admit(sched *s) {
   pthread_mutex_lock(&s->mu);
   while (s->q_head) {
     sched_req *r = s->q_head;
     int i = atomic_load(&r->cancelled) ? -2 : pick_slot(s, r);
-    if (i == -1) break;
+    if (i == -1 || (i >= 0 && wait_for_prefill(s, i, r))) break;
     s->q_head = r->next;
     if (!s->q_head) s->q_tail = NULL;
     s->q_len--;

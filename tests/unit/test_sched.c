@@ -123,6 +123,34 @@ static void test_prefix_cache(llmux_model *m) {
   sched_free(s, 1.0);
 }
 
+// Requests with the same prompt start at once (the n choices of one API
+// call): the later ones wait for the first one's prefill and copy its cache
+// instead of computing it again, and all give the same greedy text.
+static void test_shared_prefill(llmux_model *m) {
+  sched_config cfg = sched_default_config();
+  cfg.n_slot = 4;
+  cfg.n_ctx = 200;
+  cfg.prefill_chunk = 8;
+  cfg.n_batch = 8;
+  sched *s = sched_new(m, &cfg);
+  llmux_token prompt[128];
+  const char *text = "Once upon a time there was a little dog who liked to run in the park with his friends. "
+                     "One day the dog saw a big red ball and wanted to play with it all day long.";
+  int n = llmux_tokenize(m, text, strlen(text), prompt, 128, true, false);
+  CHECK_MSG(n > 40, "%d tokens", n);
+  sched_params p = greedy(prompt, n, 12);
+  sched_req *r[3];
+  for (int i = 0; i < 3; i++) r[i] = submit(s, &p);
+  for (int i = 0; i < 3; i++) wait_done(r[i]);
+  CHECK(r[0]->n_cached == 0);
+  for (int i = 1; i < 3; i++) {
+    CHECK_MSG(r[i]->n_cached >= n - 1 - 8, "request %d reused %d of %d prompt tokens", i, r[i]->n_cached, n);
+    CHECK(r[i]->n_toks == 12 && strcmp(r[i]->text, r[0]->text) == 0);
+  }
+  for (int i = 0; i < 3; i++) sched_req_release(r[i]);
+  sched_free(s, 1.0);
+}
+
 static void test_cancel_and_limits(llmux_model *m) {
   sched_config cfg = sched_default_config();
   cfg.n_slot = 1;
@@ -262,6 +290,7 @@ int main(void) {
   if (!m) return tu_finish();
   test_concurrent_greedy(m);
   test_prefix_cache(m);
+  test_shared_prefill(m);
   test_cancel_and_limits(m);
   test_stop_and_logprobs(m);
   test_embed_requests(m);
