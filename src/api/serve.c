@@ -91,6 +91,19 @@ static int load_template(serve_model *m, const char *override, char *err, size_t
              m->id, err_get());
     return -1;
   }
+  // A template that cannot render one user message would fail every chat request: refuse it now.
+  json_t *probe = json_pack("{s:[{s:s,s:s}],s:b,s:s,s:s}", "messages", "role", "user", "content", "Hello",
+                            "add_generation_prompt", 1, "bos_token", "", "eos_token", "");
+  char *out = NULL;
+  size_t len;
+  int rc = tmpl_render(m->chat, probe, &out, &len);
+  json_decref(probe);
+  free(out);
+  if (rc != 0) {
+    snprintf(err, err_size, "the chat template of %s fails on a single user message: %s (choose another with --chat-template NAME|FILE)",
+             m->id, err_get());
+    return -1;
+  }
   if (!override && !own) log_warn("%s has no chat template; using ChatML", m->id);
   m->toolcall_format = toolcall_detect(m->chat_source);
   return 0;
