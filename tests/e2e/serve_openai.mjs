@@ -3,6 +3,7 @@
 // Every check talks to the server over HTTP; nothing is mocked.
 //   LLMUX_URL       the main server (keys: test-key), 16 slots
 //   LLMUX_URL_TINY  a server with 1 slot and a queue of 1 (for 429)
+//   LLMUX_URL_QWEN  a server using Qwen 3's real chat template (tools in Hermes syntax)
 //   LLMUX_SHARED    the shared assets (reference outputs)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import Ajv from 'ajv';
 
 const BASE = process.env.LLMUX_URL;
 const TINY = process.env.LLMUX_URL_TINY;
+const QWEN = process.env.LLMUX_URL_QWEN;
 const SHARED = process.env.LLMUX_SHARED || '../shared';
 const MODEL = 'stories260K';
 const client = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'test-key', maxRetries: 0 });
@@ -178,6 +180,43 @@ test('chat: a tool-call round trip', async () => {
   });
   assert.equal(back.choices[0].message.role, 'assistant');
   assert.equal(typeof back.choices[0].message.content, 'string');
+});
+
+test('chat: tools through a real template (Qwen 3, Hermes calls)', async () => {
+  assert.ok(QWEN, 'LLMUX_URL_QWEN is not set');
+  const qwen = new OpenAI({ baseURL: `${QWEN}/v1`, apiKey: 'x', maxRetries: 0 });
+  const tools = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } } },
+    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['utc', 'cet'] } }, required: ['zone'] } } },
+  ];
+  const m = (await qwen.models.retrieve(MODEL));
+  assert.equal(m.meta.tool_call_format, 'hermes');
+  // The template renders the tools into the system turn.
+  const tok = await (await fetch(`${QWEN}/tokenize`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], tools, with_pieces: false }) })).json();
+  assert.ok(tok.count > 60, `rendered prompt of ${tok.count} tokens`);
+  const r = await qwen.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Time?' }], tools, tool_choice: 'required', parallel_tool_calls: false, temperature: 0.8, seed: 3, max_tokens: 200 });
+  const call = r.choices[0].message.tool_calls?.[0];
+  assert.ok(call, JSON.stringify(r.choices[0]));
+  assert.ok(['get_weather', 'get_time'].includes(call.function.name));
+  JSON.parse(call.function.arguments);
+  const back = await qwen.chat.completions.create({
+    model: MODEL, tools, max_tokens: 5, temperature: 0,
+    messages: [{ role: 'user', content: 'Time?' }, r.choices[0].message, { role: 'tool', tool_call_id: call.id, content: '12:00' }],
+  });
+  assert.equal(typeof back.choices[0].message.content, 'string');
+  // Streaming a forced call: the call arrives whole in the last chunk.
+  const stream = await qwen.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Weather?' }], tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0.8, seed: 4, max_tokens: 200, stream: true });
+  let calls = [], finish = null, content = '';
+  for await (const chunk of stream) {
+    const d = chunk.choices[0]?.delta;
+    if (d?.tool_calls) calls.push(...d.tool_calls);
+    content += d?.content ?? '';
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(content, '');
+  assert.equal(calls[0].function.name, 'get_weather');
+  assert.equal(typeof JSON.parse(calls[0].function.arguments).city, 'string');
 });
 
 // ---- embeddings --------------------------------------------------------------------------------------------
