@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libpcre2-dev libutf8proc-dev libjansson-dev libcurl4-openssl-dev
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libyaml-dev libhiredis-dev
+  redis-server wrk
   python3 python3-numpy nodejs npm
 )
 
