@@ -13,5 +13,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench_serve(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif
