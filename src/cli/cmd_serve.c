@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/register.h"
 #include "api/serve.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -35,13 +36,17 @@ static const char USAGE[] =
   "  --open-health           keep /health and /metrics open when keys are set\n"
   "  --admin-key KEY         enable /admin/models (load/unload at run time) with this key\n"
   "  --max-body BYTES        largest request body (default 16 MiB)\n"
-  "  --shutdown-grace S      seconds in-flight requests get on SIGTERM (default 30)\n";
+  "  --shutdown-grace S      seconds in-flight requests get on SIGTERM (default 30)\n"
+  "  --register URL          announce this server's models to a gateway (heartbeats until stopped)\n"
+  "  --advertise URL         the URL the gateway should use for this server (with --register)\n"
+  "  --register-key KEY      the gateway's registry key\n";
 
 typedef struct {
   serve_config cfg;
   serve_model_spec models[MAX_MODELS];
   int n_models;
   const char *models_dir;
+  const char *register_url, *advertise, *register_key;
   char *keys[MAX_KEYS];
   int n_keys;
 } serve_opts;
@@ -97,7 +102,10 @@ static int parse(int argc, char **argv, serve_opts *o) {
         arg_int(argc, argv, &i, "--max-queue", NULL, &sc->max_queue) ||
         arg_str(argc, argv, &i, "--admin-key", NULL, &o->cfg.admin_key) ||
         arg_int(argc, argv, &i, "--max-body", NULL, &max_body) ||
-        arg_float(argc, argv, &i, "--shutdown-grace", NULL, &grace))
+        arg_float(argc, argv, &i, "--shutdown-grace", NULL, &grace) ||
+        arg_str(argc, argv, &i, "--register", NULL, &o->register_url) ||
+        arg_str(argc, argv, &i, "--advertise", NULL, &o->advertise) ||
+        arg_str(argc, argv, &i, "--register-key", NULL, &o->register_key))
       continue;
     if (arg_str(argc, argv, &i, "--api-key", NULL, &v)) {
       if (o->n_keys < MAX_KEYS) o->keys[o->n_keys++] = strdup(v);
@@ -113,6 +121,10 @@ static int parse(int argc, char **argv, serve_opts *o) {
   o->cfg.max_body = max_body > 0 ? (size_t)max_body : 16u << 20;
   o->cfg.api_keys = (const char *const *)o->keys;
   o->cfg.n_api_keys = o->n_keys;
+  if (o->register_url && !o->advertise) {
+    fprintf(stderr, "llmux serve: --register needs --advertise URL (how the gateway reaches this server)\n");
+    return 2;
+  }
   if (o->n_models == 0 && !o->models_dir) {
     fprintf(stderr, "llmux serve: give a model with -m FILE or --models-dir DIR\n%s", USAGE);
     return 2;
@@ -182,8 +194,10 @@ int cmd_serve(int argc, char **argv) {
   if (rc == 0) {
     serve_set_ready(s);
     fprintf(stderr, "llmux serve: ready\n");
+    serve_registration *reg = o.register_url ? serve_register_start(s, o.register_url, o.advertise, o.register_key) : NULL;
     int sig;
     sigwait(&stop, &sig);
+    serve_register_stop(reg);
     fprintf(stderr, "llmux serve: %s: finishing in-flight requests (at most %.0f s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             o.cfg.shutdown_grace_s);
   }

@@ -14,5 +14,6 @@ int cmd_pull(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 
 #endif

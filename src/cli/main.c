@@ -14,6 +14,7 @@ struct command {
 
 static const struct command COMMANDS[] = {
   {"serve", cmd_serve, "serve models over an OpenAI-compatible HTTP API"},
+  {"gateway", cmd_gateway, "one front door for many model services: keys, limits, routing, usage"},
   {"keys", cmd_keys, "create, list, show and revoke gateway API keys"},
   {"bench-serve", cmd_bench_serve, "measure the server: tokens/s and latencies at several client counts"},
   {"run", cmd_run, "generate text from a prompt"},
