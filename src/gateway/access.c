@@ -191,7 +191,7 @@ void gw_access_release(gw_access *a, const gw_caller *c, long long tokens) {
 
 void gw_access_usage(gw_access *a, const gw_caller *c, const char *model, const char *backend, int status,
                      long long prompt_tokens, long long completion_tokens, double latency_ms, bool streamed) {
-  usage_rec rec = {.key_id = c->anonymous ? "" : c->key_id, .model = model, .backend = backend ? backend : "",
+  usage_rec rec = {.key_id = c->anonymous ? "anonymous" : c->key_id, .model = model, .backend = backend ? backend : "",
                    .prompt_tokens = prompt_tokens, .completion_tokens = completion_tokens, .status = status,
                    .latency_ms = (int64_t)latency_ms, .streamed = streamed};
   if (usage_record(a->db, &rec) != 0) log_error("gateway: usage not recorded: %s", err_get());

@@ -38,7 +38,7 @@ struct http_request {
 
 struct http_response {
   int status;
-  const char *content_type;
+  char *content_type;  // owned copy
   char *body;
   size_t len;
   http_read_fn read;
@@ -55,7 +55,10 @@ static http_response *response_alloc(int status, const char *content_type) {
   http_response *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->status = status;
-  r->content_type = content_type;
+  if (content_type && !(r->content_type = strdup(content_type))) {
+    free(r);
+    return NULL;
+  }
   return r;
 }
 
@@ -104,6 +107,7 @@ static void response_free(http_response *r) {
     free(r->headers[i][1]);
   }
   free(r->body);
+  free(r->content_type);
   free(r);
 }
 

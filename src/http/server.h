@@ -46,7 +46,7 @@ int http_fd(const http_request *rq);
 bool http_fd_gone(int fd);
 
 // ---- responses -----------------------------------------------------------------------------
-// Takes ownership of body (malloc'd).
+// Takes ownership of body (malloc'd); copies content_type.
 http_response *http_response_new(int status, const char *content_type, char *body, size_t len);
 http_response *http_response_text(int status, const char *content_type, const char *text);
 // A streamed body: read(state, buf, max) blocks until it can write 1..max

@@ -5,7 +5,7 @@
 # official openai SDK and plain fetch against them (tests/e2e/gateway.mjs).
 # Also: a worker that registers itself, and SIGTERM ending a gateway cleanly.
 set -euo pipefail
-bin=${LLMUX_BIN:?}; shared=${LLMUX_SHARED:-../shared}
+bin=$(realpath "${LLMUX_BIN:?}"); shared=$(realpath "${LLMUX_SHARED:-../shared}")
 here=$(cd "$(dirname "$0")" && pwd)
 model="$shared/models/stories260K.gguf"
 work=$(mktemp -d)

@@ -150,7 +150,8 @@ test('upstream faults become clean 502 / 504', async () => {
   await expect('fault-slow', 504);
   await expect('fault-drip', 504);
   await expect('fault-reset', 502);
-  assert.equal((await ask(c, { model: 'fault-ok' })).choices[0].message.content, 'ok');
+  const okr = await ask(c, { model: 'fault-ok' });
+  assert.equal(okr.choices?.[0]?.message?.content, 'ok', JSON.stringify(okr));
   const health = await fetch(`${GW}/health`);
   assert.equal(health.status, 200); // the gateway is still up
 });
