@@ -11,6 +11,7 @@
 #include "api/api_util.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
+#include "gateway/rewrite.h"
 #include "gateway/upstream.h"
 
 #define MAX_TRIES 8
@@ -27,40 +28,13 @@ typedef struct {
   int status;
   int client_fd;
   bool stream, recorded;
-  long long prompt_tokens, completion_tokens;
-  char line[8192];  // the SSE line being scanned for usage
-  size_t line_len;
+  gw_usage_scan usage;
 } proxy_call;
 
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-// ---- usage from responses ----------------------------------------------------------------------------
-
-static void take_usage(proxy_call *c, const json_t *j) {
-  json_t *u = json_object_get(j, "usage");
-  if (!json_is_object(u)) return;
-  c->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
-  c->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
-}
-
-static void scan_sse(proxy_call *c, const char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] != '\n') {
-      if (c->line_len + 1 < sizeof c->line) c->line[c->line_len++] = p[i];
-      continue;
-    }
-    c->line[c->line_len] = 0;
-    if (c->line_len > 6 && !strncmp(c->line, "data: ", 6) && strstr(c->line, "\"usage\"")) {
-      json_t *j = json_loads(c->line + 6, 0, NULL);
-      take_usage(c, j);
-      json_decref(j);
-    }
-    c->line_len = 0;
-  }
 }
 
 // Usage is recorded before the response's last bytes go out, so a record is
@@ -70,15 +44,15 @@ static void finish_call(proxy_call *c, int status) {
   c->recorded = true;
   gateway *g = c->g;
   double ms = (now_s() - c->t0) * 1e3;
-  gw_access_usage(g->access, &c->caller, c->model, c->backend, status, c->prompt_tokens, c->completion_tokens, ms,
+  gw_access_usage(g->access, &c->caller, c->model, c->backend, status, c->usage.prompt_tokens, c->usage.completion_tokens, ms,
                   c->stream);
-  gw_access_release(g->access, &c->caller, c->prompt_tokens + c->completion_tokens);
+  gw_access_release(g->access, &c->caller, c->usage.prompt_tokens + c->usage.completion_tokens);
   char code[8];
   snprintf(code, sizeof code, "%d", status);
   const char *l[] = {c->model, c->backend, code}, *lm[] = {c->model};
   metrics_add(g->m_requests, l, 1);
   metrics_observe(g->m_latency, lm, ms / 1e3);
-  metrics_add(g->m_tokens, lm, (double)(c->prompt_tokens + c->completion_tokens));
+  metrics_add(g->m_tokens, lm, (double)(c->usage.prompt_tokens + c->usage.completion_tokens));
 }
 
 static void call_free(proxy_call *c) {
@@ -95,7 +69,7 @@ static ssize_t stream_read(void *state, char *buf, size_t max) {
   upstream_fail why;
   ssize_t n = upstream_read(c->up, buf, max, &why);
   if (n > 0) {
-    scan_sse(c, buf, (size_t)n);
+    gw_usage_feed(&c->usage, buf, (size_t)n);
     return n;
   }
   if (n < 0 && why != UP_CLIENT_GONE) {
@@ -126,21 +100,6 @@ static void stream_done(void *state, bool completed) {
 
 // ---- choosing and trying backends ---------------------------------------------------------------------
 
-// The body for the backend: its name for the model, and usage asked for in streams.
-static char *upstream_body(const json_t *body, const char *upstream_model, bool stream, size_t *len) {
-  json_t *b = json_deep_copy(body);
-  json_object_set_new(b, "model", json_string(upstream_model));
-  if (stream) {
-    json_t *so = json_object_get(b, "stream_options");
-    if (!json_is_object(so)) json_object_set_new(b, "stream_options", so = json_object());
-    json_object_set_new(so, "include_usage", json_true());
-  }
-  char *s = json_dumps(b, JSON_COMPACT);
-  json_decref(b);
-  *len = s ? strlen(s) : 0;
-  return s;
-}
-
 // Nothing has reached the client yet: a refused or reset connection, or a
 // 502 / 503, goes to another backend (generation requests are safe to repeat).
 static bool retryable(upstream_fail why, int status) {
@@ -159,7 +118,7 @@ static bool try_model(proxy_call *c, const json_t *body, const char *path, const
     if (!b) return false;
     tried[(*tries)++] = b;
     size_t len;
-    char *payload = upstream_body(body, up_model, c->stream, &len), url[2300];
+    char *payload = gw_body_for_backend(body, up_model, c->stream, &len), url[2300];
     snprintf(url, sizeof url, "%s%s", b->cfg.url, path);
     upstream_req rq = {.url = url, .method = "POST", .api_key = b->cfg.api_key, .body = payload, .len = len,
                        .connect_timeout_s = g->cfg->connect_timeout_s, .first_byte_timeout_s = g->cfg->first_byte_timeout_s,
@@ -314,7 +273,7 @@ static http_response *whole_response(proxy_call *c) {
     c->status = 502;
     return api_error(502, NULL, "upstream_error", "the backend %s sent a body that is not JSON", c->backend);
   }
-  take_usage(c, j);
+  gw_usage_from_json(&c->usage, j);
   json_decref(j);
   finish_call(c, c->status);
   const char *ct = upstream_content_type(c->up);
