@@ -17,7 +17,18 @@
 #define PUMP_SLICE_MS 50
 #define MAX_BUFFER (8u << 20)  // body bytes held for a slow client before the transfer pauses
 
+// Each thread keeps its curl handles between requests (a connection thread
+// serves one client connection's requests one after another): creating and
+// clearing them per request cost more than the proxying itself.
+typedef struct {
+  CURLM *multi;
+  CURL *easy;
+  bool busy;
+} thread_handles;
+
 struct upstream {
+  thread_handles *h;
+  bool own_handles;  // not this thread's cached ones: free them at close
   CURLM *multi;
   CURL *easy;
   struct curl_slist *headers;
@@ -33,6 +44,36 @@ struct upstream {
 
 static CURLSH *share;
 static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+static pthread_key_t handles_key;
+
+static void handles_free(void *p) {
+  thread_handles *h = p;
+  if (h->easy) curl_easy_cleanup(h->easy);
+  if (h->multi) curl_multi_cleanup(h->multi);
+  free(h);
+}
+
+// This thread's handles, or fresh ones when they are in use (a thread with
+// two upstream requests open at once).
+static thread_handles *handles_take(bool *owned) {
+  thread_handles *h = pthread_getspecific(handles_key);
+  *owned = false;
+  if (h && !h->busy) {
+    h->busy = true;
+    curl_easy_reset(h->easy);
+    return h;
+  }
+  thread_handles *n = calloc(1, sizeof *n);
+  if (!n || !(n->multi = curl_multi_init()) || !(n->easy = curl_easy_init())) {
+    if (n) handles_free(n);
+    return NULL;
+  }
+  n->busy = true;
+  if (!h) pthread_setspecific(handles_key, n);
+  else *owned = true;
+  return n;
+}
 
 static void lock_cb(CURL *h, curl_lock_data d, curl_lock_access a, void *u) {
   (void)h;
@@ -50,6 +91,7 @@ static void unlock_cb(CURL *h, curl_lock_data d, void *u) {
 void upstream_global_init(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&share_locks[i], NULL);
+  pthread_key_create(&handles_key, handles_free);
   share = curl_share_init();
   curl_share_setopt(share, CURLSHOPT_LOCKFUNC, lock_cb);
   curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, unlock_cb);
@@ -153,7 +195,12 @@ static upstream_fail failure_of(CURLcode c) {
 
 upstream *upstream_open(const upstream_req *rq, upstream_fail *why, char *err, size_t err_size) {
   upstream *u = calloc(1, sizeof *u);
-  if (!u || !(u->multi = curl_multi_init()) || !(u->easy = curl_easy_init())) {
+  if (u) u->h = handles_take(&u->own_handles);
+  if (u && u->h) {
+    u->multi = u->h->multi;
+    u->easy = u->h->easy;
+  }
+  if (!u || !u->h) {
     upstream_close(u);
     *why = UP_ERROR;
     snprintf(err, err_size, "out of memory");
@@ -214,9 +261,11 @@ ssize_t upstream_read(upstream *u, char *buf, size_t max, upstream_fail *why) {
 
 void upstream_close(upstream *u) {
   if (!u) return;
-  if (u->multi && u->easy) curl_multi_remove_handle(u->multi, u->easy);
-  if (u->easy) curl_easy_cleanup(u->easy);
-  if (u->multi) curl_multi_cleanup(u->multi);
+  // Removing an unfinished transfer closes its connection, so the backend
+  // sees the client go; a finished one leaves it open for the next request.
+  if (u->h) curl_multi_remove_handle(u->multi, u->easy);
+  if (u->h && u->own_handles) handles_free(u->h);
+  else if (u->h) u->h->busy = false;
   curl_slist_free_all(u->headers);
   free(u->buf);
   free(u);
