@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
+
 #include "core/error.h"
 
 enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
@@ -333,39 +335,14 @@ void metrics_free(metrics_registry *r) {
 }
 
 // ---- rendering
-typedef struct {
-  char *p;
-  size_t len, cap;
-  bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 // Escapes backslash and newline, and double quotes when in a label value.
-static void sb_escaped(sbuf *b, const char *s, bool quote) {
+static void sb_escaped(strbuf *b, const char *s, bool quote) {
   for (; *s; s++) {
-    if (*s == '\\') sb_str(b, "\\\\");
-    else if (*s == '\n') sb_str(b, "\\n");
-    else if (*s == '"' && quote) sb_str(b, "\\\"");
-    else sb_put(b, s, 1);
+    if (*s == '\\') strbuf_puts(b, "\\\\");
+    else if (*s == '\n') strbuf_puts(b, "\\n");
+    else if (*s == '"' && quote) strbuf_puts(b, "\\\"");
+    else strbuf_put(b, s, 1);
   }
 }
 
@@ -378,35 +355,35 @@ static const char *fmt_num(char buf[40], double v) {
   return buf;
 }
 
-static void sb_num(sbuf *b, double v) {
+static void sb_num(strbuf *b, double v) {
   char buf[40];
-  sb_str(b, fmt_num(buf, v));
+  strbuf_puts(b, fmt_num(buf, v));
 }
 
 // name{l1="v1",...[,le="bound"]} value
-static void sb_sample(sbuf *b, const metric *m, const series *s, const char *suffix, const char *le, double v) {
-  sb_str(b, m->name);
-  sb_str(b, suffix);
-  if (m->n_labels || le) sb_str(b, "{");
+static void sb_sample(strbuf *b, const metric *m, const series *s, const char *suffix, const char *le, double v) {
+  strbuf_puts(b, m->name);
+  strbuf_puts(b, suffix);
+  if (m->n_labels || le) strbuf_puts(b, "{");
   for (int i = 0; i < m->n_labels; i++) {
-    if (i) sb_str(b, ",");
-    sb_str(b, m->label_names[i]);
-    sb_str(b, "=\"");
+    if (i) strbuf_puts(b, ",");
+    strbuf_puts(b, m->label_names[i]);
+    strbuf_puts(b, "=\"");
     sb_escaped(b, s->values[i], true);
-    sb_str(b, "\"");
+    strbuf_puts(b, "\"");
   }
   if (le) {
-    sb_str(b, m->n_labels ? ",le=\"" : "le=\"");
-    sb_str(b, le);
-    sb_str(b, "\"");
+    strbuf_puts(b, m->n_labels ? ",le=\"" : "le=\"");
+    strbuf_puts(b, le);
+    strbuf_puts(b, "\"");
   }
-  if (m->n_labels || le) sb_str(b, "}");
-  sb_str(b, " ");
+  if (m->n_labels || le) strbuf_puts(b, "}");
+  strbuf_puts(b, " ");
   sb_num(b, v);
-  sb_str(b, "\n");
+  strbuf_puts(b, "\n");
 }
 
-static void render_histogram(sbuf *b, const metric *m, series *s) {
+static void render_histogram(strbuf *b, const metric *m, series *s) {
   uint64_t cum = 0;
   for (int i = 0; i <= m->n_bounds; i++) {
     cum += atomic_load_explicit(&s->counts[i], memory_order_relaxed);
@@ -417,17 +394,17 @@ static void render_histogram(sbuf *b, const metric *m, series *s) {
   sb_sample(b, m, s, "_count", NULL, (double)cum);  // the +Inf bucket, so the two always agree
 }
 
-static void render_metric(sbuf *b, const metric *m) {
+static void render_metric(strbuf *b, const metric *m) {
   static const char *const types[] = {"counter", "gauge", "histogram"};
-  sb_str(b, "# HELP ");
-  sb_str(b, m->name);
-  sb_str(b, " ");
+  strbuf_puts(b, "# HELP ");
+  strbuf_puts(b, m->name);
+  strbuf_puts(b, " ");
   sb_escaped(b, m->help, false);
-  sb_str(b, "\n# TYPE ");
-  sb_str(b, m->name);
-  sb_str(b, " ");
-  sb_str(b, types[m->kind]);
-  sb_str(b, "\n");
+  strbuf_puts(b, "\n# TYPE ");
+  strbuf_puts(b, m->name);
+  strbuf_puts(b, " ");
+  strbuf_puts(b, types[m->kind]);
+  strbuf_puts(b, "\n");
   for (series *s = atomic_load_explicit(&m->head, memory_order_acquire); s;
        s = atomic_load_explicit(&s->next, memory_order_acquire)) {
     if (m->kind == KIND_HISTOGRAM) render_histogram(b, m, s);
@@ -436,8 +413,8 @@ static void render_metric(sbuf *b, const metric *m) {
 }
 
 char *metrics_render(metrics_registry *r) {
-  sbuf b = {0};
-  sb_str(&b, "");  // an empty registry renders as "", not NULL
+  strbuf b = {0};
+  strbuf_puts(&b, "");  // an empty registry renders as "", not NULL
   pthread_mutex_lock(&r->lock);
   for (const metric *m = r->first; m; m = m->next) render_metric(&b, m);
   pthread_mutex_unlock(&r->lock);

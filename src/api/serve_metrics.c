@@ -3,12 +3,12 @@
 // when /metrics is scraped and written after the registry's text.
 #include "api/serve_metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/metrics.h"
+#include "core/strbuf.h"
 
 struct serve_metrics {
   metrics_registry *reg;
@@ -79,36 +79,6 @@ void smetrics_request_done(serve *s, const char *model, const sched_req *r) {
 // ---- the schedulers' own numbers ------------------------------------------------------------------------
 
 typedef struct {
-  char *buf;
-  size_t len, cap;
-  bool oom;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...) {
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (t->buf && t->len + (size_t)n < t->cap) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = t->cap ? t->cap * 2 : 4096;
-    while (cap < t->len + (size_t)n + 1) cap *= 2;
-    char *b = realloc(t->buf, cap);
-    if (!b) {
-      t->oom = true;
-      return;
-    }
-    t->buf = b;
-    t->cap = cap;
-  }
-}
-
-typedef struct {
   const char *name, *type, *help;
 } family;
 
@@ -123,16 +93,16 @@ static const family FAMILIES[] = {
 };
 
 typedef struct {
-  text *t;
+  strbuf *t;
   size_t family;
 } family_walk;
 
 // A label value with backslash, double quote and newline escaped.
-static void put_label(text *t, const char *v) {
+static void put_label(strbuf *t, const char *v) {
   for (; *v; v++) {
-    if (*v == '\\' || *v == '"') put(t, "\\%c", *v);
-    else if (*v == '\n') put(t, "\\n");
-    else put(t, "%c", *v);
+    if (*v == '\\' || *v == '"') strbuf_printf(t, "\\%c", *v);
+    else if (*v == '\n') strbuf_printf(t, "\\n");
+    else strbuf_printf(t, "%c", *v);
   }
 }
 
@@ -142,27 +112,27 @@ static void model_value(serve_model *sm, void *user) {
   const sched_config *c = sched_get_config(sm->sched);
   long v[] = {atomic_load(&st->queued), atomic_load(&st->busy_slots), c->n_slot, atomic_load(&st->kv_cells_used),
               (long)c->n_slot * c->n_ctx, atomic_load(&st->cached_prompt_tokens), atomic_load(&st->steps)};
-  put(w->t, "%s{model=\"", FAMILIES[w->family].name);
+  strbuf_printf(w->t, "%s{model=\"", FAMILIES[w->family].name);
   put_label(w->t, sm->id);
-  put(w->t, "\"} %ld\n", v[w->family]);
+  strbuf_printf(w->t, "\"} %ld\n", v[w->family]);
 }
 
 char *smetrics_render(serve *s) {
   serve_metrics *m = serve_get_metrics(s);
   char *base = metrics_render(m->reg);
   if (!base) return NULL;
-  text t = {0};
-  put(&t, "%s", base);
+  strbuf t = {0};
+  strbuf_puts(&t, base);
   free(base);
   for (size_t k = 0; k < sizeof FAMILIES / sizeof *FAMILIES; k++) {
     const family *f = &FAMILIES[k];
-    put(&t, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+    strbuf_printf(&t, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
     family_walk w = {&t, k};
     serve_each_model(s, model_value, &w);
   }
   if (t.oom) {
-    free(t.buf);
+    free(t.p);
     return NULL;
   }
-  return t.buf;
+  return t.p;
 }

@@ -2,6 +2,8 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,4 +82,25 @@ llmux_model *cli_load_model(const char *cmd, const char *path) {
   llmux_model *m = llmux_model_load(path, &p);
   if (!m) fprintf(stderr, "llmux %s: %s\n", cmd, llmux_last_error());
   return m;
+}
+
+static sigset_t stop_signals(void) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGINT);
+  return s;
+}
+
+void cli_block_stop_signals(void) {
+  sigset_t s = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &s, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+const char *cli_wait_stop(void) {
+  sigset_t s = stop_signals();
+  int sig = 0;
+  sigwait(&s, &sig);
+  return sig == SIGTERM ? "SIGTERM" : "SIGINT";
 }

@@ -18,6 +18,11 @@ int arg_unknown(const char *cmd, const char *arg);
 // Loads a model with a progress bar on a terminal; prints the error and
 // returns NULL on failure.
 llmux_model *cli_load_model(const char *cmd, const char *path);
+// For long-running commands (serve, gateway): blocks SIGTERM and SIGINT in
+// every thread started afterwards and ignores SIGPIPE; cli_wait_stop then
+// waits for one of them on the calling thread and returns its name.
+void cli_block_stop_signals(void);
+const char *cli_wait_stop(void);
 // A progress bar on stderr when it is a terminal (label, fraction 0..1).
 void cli_progress(const char *label, float fraction);
 

@@ -55,12 +55,7 @@ int cmd_gateway(int argc, char **argv) {
     cfg->host = strdup(host);
   }
   if (port >= 0) cfg->port = port;
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  cli_block_stop_signals();  // the main thread waits for them below
   char shown[300];
   snprintf(shown, sizeof shown, "%s", cfg->host);
   gateway *g = gateway_start(cfg, err, sizeof err);
@@ -69,9 +64,8 @@ int cmd_gateway(int argc, char **argv) {
     return 1;
   }
   fprintf(stderr, "llmux gateway: listening on http://%s:%d\n", shown, gateway_port(g));
-  int sig;
-  sigwait(&stop, &sig);
-  fprintf(stderr, "llmux gateway: %s: finishing in-flight requests (at most %.0f s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+  const char *sig = cli_wait_stop();
+  fprintf(stderr, "llmux gateway: %s: finishing in-flight requests (at most %.0f s)\n", sig, grace);
   gateway_stop(g, grace);
   return 0;
 }

@@ -175,13 +175,7 @@ int cmd_serve(int argc, char **argv) {
   o.cfg.port = 8080;
   int rc = parse(argc, argv, &o);
   if (rc) return rc;
-  // Signals go to the main thread only, which waits for them below.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  cli_block_stop_signals();  // the main thread waits for them below
   serve *s = serve_new(&o.cfg);
   char err[512];
   if (!s || serve_listen(s, err, sizeof err) != 0) {
@@ -195,10 +189,9 @@ int cmd_serve(int argc, char **argv) {
     serve_set_ready(s);
     fprintf(stderr, "llmux serve: ready\n");
     serve_registration *reg = o.register_url ? serve_register_start(s, o.register_url, o.advertise, o.register_key) : NULL;
-    int sig;
-    sigwait(&stop, &sig);
+    const char *sig = cli_wait_stop();
     serve_register_stop(reg);
-    fprintf(stderr, "llmux serve: %s: finishing in-flight requests (at most %.0f s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+    fprintf(stderr, "llmux serve: %s: finishing in-flight requests (at most %.0f s)\n", sig,
             o.cfg.shutdown_grace_s);
   }
   serve_shutdown(s);

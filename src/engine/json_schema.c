@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
 #include "engine/json_schema_internal.h"
 
 // ---- pools
@@ -181,35 +182,10 @@ done:
 
 #define MAX_VALUE_DEPTH 128
 
-typedef struct {
-  char *p;
-  size_t n, cap;
-  bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 // A JSON string: quotes, backslash and control characters escaped, the rest raw.
-static void sb_string(sbuf *b, const char *s, size_t n) {
-  sb_puts(b, "\"");
+static void sb_string(strbuf *b, const char *s, size_t n) {
+  strbuf_puts(b, "\"");
   for (size_t i = 0; i < n; i++) {
     uint8_t c = (uint8_t)s[i];
     const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
@@ -219,13 +195,13 @@ static void sb_string(sbuf *b, const char *s, size_t n) {
       snprintf(u, sizeof u, "\\u%04x", c);
       esc = u;
     }
-    if (esc) sb_puts(b, esc);
-    else sb_put(b, s + i, 1);
+    if (esc) strbuf_puts(b, esc);
+    else strbuf_put(b, s + i, 1);
   }
-  sb_puts(b, "\"");
+  strbuf_puts(b, "\"");
 }
 
-static bool sb_value(sbuf *b, const json_t *v, int depth) {
+static bool sb_value(strbuf *b, const json_t *v, int depth) {
   char num[64];
   if (depth > MAX_VALUE_DEPTH) return false;
   switch (json_typeof(v)) {
@@ -233,25 +209,25 @@ static bool sb_value(sbuf *b, const json_t *v, int depth) {
       const char *k;
       json_t *x;
       bool first = true, ok = true;
-      sb_puts(b, "{");
+      strbuf_puts(b, "{");
       json_object_foreach((json_t *)v, k, x) {
-        if (!first) sb_puts(b, ",");
+        if (!first) strbuf_puts(b, ",");
         first = false;
         sb_string(b, k, strlen(k));
-        sb_puts(b, ":");
+        strbuf_puts(b, ":");
         ok = ok && sb_value(b, x, depth + 1);
       }
-      sb_puts(b, "}");
+      strbuf_puts(b, "}");
       return ok;
     }
     case JSON_ARRAY: {
       bool ok = true;
-      sb_puts(b, "[");
+      strbuf_puts(b, "[");
       for (size_t i = 0; i < json_array_size(v); i++) {
-        if (i) sb_puts(b, ",");
+        if (i) strbuf_puts(b, ",");
         ok = ok && sb_value(b, json_array_get(v, i), depth + 1);
       }
-      sb_puts(b, "]");
+      strbuf_puts(b, "]");
       return ok;
     }
     case JSON_STRING: sb_string(b, json_string_value(v), json_string_length(v)); return true;
@@ -268,29 +244,29 @@ static bool sb_value(sbuf *b, const json_t *v, int depth) {
     case JSON_FALSE: snprintf(num, sizeof num, "false"); break;
     default: snprintf(num, sizeof num, "null"); break;
   }
-  sb_puts(b, num);
+  strbuf_puts(b, num);
   return true;
 }
 
 char *jsm_quote(const char *s, size_t n, size_t *len) {
-  sbuf b = {0};
+  strbuf b = {0};
   sb_string(&b, s, n);
   if (b.oom) {
     free(b.p);
     return NULL;
   }
-  *len = b.n;
+  *len = b.len;
   return b.p;
 }
 
 char *jsm_serialize(const json_t *v, size_t *len, bool *too_deep) {
-  sbuf b = {0};
+  strbuf b = {0};
   *too_deep = !sb_value(&b, v, 0);
   if (b.oom || *too_deep) {
     free(b.p);
     return NULL;
   }
-  *len = b.n;
+  *len = b.len;
   return b.p;
 }
 

@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import OpenAI from 'openai';
+import { run, test } from './harness.mjs';
 
 const { GW, GW2, GW3 } = process.env;
 const ADMIN = { Authorization: 'Bearer admin-secret', 'Content-Type': 'application/json' };
 const MODEL = 'stories260K';
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function admin(path, init = {}, base = GW) {
@@ -202,15 +201,4 @@ test('metrics', async () => {
   assert.match(text, /llmux_gateway_upstream_errors_total\{backend="faults"/);
 });
 
-let failed = 0;
-for (const t of tests) {
-  try {
-    await t.fn();
-    console.log(`ok   ${t.name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${t.name}\n     ${(e.stack || e).toString().split('\n').slice(0, 6).join('\n     ')}`);
-  }
-}
-console.log(`${tests.length - failed}/${tests.length} passed`);
-process.exit(failed ? 1 : 0);
+await run();

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import OpenAI from 'openai';
 import Ajv from 'ajv';
+import { run, test } from './harness.mjs';
 
 const BASE = process.env.LLMUX_URL;
 const TINY = process.env.LLMUX_URL_TINY;
@@ -20,8 +21,6 @@ const reference = JSON.parse(fs.readFileSync(`${SHARED}/reference/stories260K.ex
 const onceUpon = reference.cases.find((c) => c.name === 'once_upon_a_time_64_positions');
 const zoo = reference.cases.find((c) => c.name === 'zoo_60_positions');
 
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
 
 async function metric(name, labels, base = BASE) {
   const text = await (await fetch(`${base}/metrics`, { headers: { Authorization: 'Bearer test-key' } })).text();
@@ -286,15 +285,4 @@ test('a client that disconnects mid-stream frees its slot', async () => {
 
 // ---- run -------------------------------------------------------------------------------------------------------
 
-let failed = 0;
-for (const t of tests) {
-  try {
-    await t.fn();
-    console.log(`ok   ${t.name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${t.name}\n     ${(e.stack || e).toString().split('\n').slice(0, 6).join('\n     ')}`);
-  }
-}
-console.log(`${tests.length - failed}/${tests.length} passed`);
-process.exit(failed ? 1 : 0);
+await run();

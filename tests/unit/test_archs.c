@@ -333,53 +333,6 @@ static int write_model(const arch_case *c, const char *path, int *n_vocab) {
 }
 
 // ---- the reference (python3 + numpy)
-static char python[256];
-static char forward_py[1024];
-
-static bool python_has_numpy(const char *py) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "'%s' -c 'import numpy' >/dev/null 2>&1", py);
-  int rc = system(cmd);
-  return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
-}
-
-// Finds a python3 with numpy (LLMUX_PYTHON, python3 on PATH, Debian's
-// /usr/bin/python3) and forward.py (LLMUX_SOURCE_DIR, else next to this file).
-static bool find_reference(void) {
-  const char *src = getenv("LLMUX_SOURCE_DIR");
-  if (src) {
-    snprintf(forward_py, sizeof forward_py, "%s/tests/reference/forward.py", src);
-  } else {
-    snprintf(forward_py, sizeof forward_py, "%s", __FILE__);
-    char *slash = strrchr(forward_py, '/');
-    if (slash) snprintf(slash, sizeof forward_py - (size_t)(slash - forward_py), "/../reference/forward.py");
-  }
-  CHECK_MSG(access(forward_py, R_OK) == 0, "reference %s is not readable (set LLMUX_SOURCE_DIR)", forward_py);
-  const char *env = getenv("LLMUX_PYTHON");
-  const char *candidates[] = {env ? env : "python3", "python3", "/usr/bin/python3"};
-  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-    if (python_has_numpy(candidates[i])) {
-      snprintf(python, sizeof python, "%s", candidates[i]);
-      return access(forward_py, R_OK) == 0;
-    }
-  }
-  CHECK_MSG(0, "no python3 with numpy found (tried $LLMUX_PYTHON, python3, /usr/bin/python3): "
-               "the reference test needs it; install python3-numpy (scripts/deps.sh)");
-  return false;
-}
-
-static float *read_f32(const char *path, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  float *a = malloc(n * sizeof *a);
-  size_t got = a ? fread(a, sizeof *a, n, f) : 0;
-  fclose(f);
-  if (got != n) {
-    free(a);
-    return NULL;
-  }
-  return a;
-}
 
 // Runs forward.py; fills ref (exact) and act (the engine's input rounding emulated,
 // printed to show how much of the error that rounding alone explains).
@@ -390,12 +343,12 @@ static int run_reference(const char *model, const int32_t *toks, int n_vocab, fl
   char out_ref[512], out_act[512];
   snprintf(out_ref, sizeof out_ref, "%s", tu_tmp_path(".ref.f32"));
   snprintf(out_act, sizeof out_act, "%s", tu_tmp_path(".act.f32"));
-  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --tokens %s --out '%s' --out-act '%s'", python, forward_py, model,
+  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --tokens %s --out '%s' --out-act '%s'", tu_python, tu_forward_py, model,
            tokens, out_ref, out_act);
   int rc = system(cmd);
   CHECK_MSG(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "reference failed: %s", cmd);
-  *ref = read_f32(out_ref, (size_t)N_TOK * n_vocab);
-  *act = read_f32(out_act, (size_t)N_TOK * n_vocab);
+  *ref = tu_read_f32(out_ref, (size_t)N_TOK * n_vocab);
+  *act = tu_read_f32(out_act, (size_t)N_TOK * n_vocab);
   remove(out_ref);
   remove(out_act);
   CHECK_MSG(*ref && *act, "reference wrote no logits: %s", cmd);
@@ -495,7 +448,7 @@ static void check_kernels(const arch_case *c, const char *model_path, const type
   mm_weight w[N_KT];
   float *x[N_KT] = {0}, *want[N_KT] = {0};
   char xp[N_KT][512], yp[N_KT][512], cmd[4096];
-  int len = snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", python, forward_py, model_path);
+  int len = snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", tu_python, tu_forward_py, model_path);
   for (size_t k = 0; k < N_KT; k++) {
     const gguf_tensor *t = gguf_find_tensor(f, KERNEL_TENSORS[k]);
     w[k] = (mm_weight){t->type, t->ne[0], t->ne[1], t->data, type_row_bytes(t->type, t->ne[0])};
@@ -511,7 +464,7 @@ static void check_kernels(const arch_case *c, const char *model_path, const type
   enum simd_level top = cpu_max_simd_level();
   for (size_t k = 0; k < N_KT; k++) {
     size_t n_y = (size_t)(K_ROWS * w[k].n_out);
-    want[k] = read_f32(yp[k], n_y);
+    want[k] = tu_read_f32(yp[k], n_y);
     CHECK_MSG(want[k] != NULL, "reference wrote no product: %s", cmd);
     float *y = malloc(n_y * sizeof *y);
     void *scratch = malloc(matmul_scratch_bytes(w[k].type, w[k].n_in, K_ROWS) + 64);
@@ -613,8 +566,8 @@ static void test_case(const arch_case *c, bool kernels) {
 
 int main(void) {
   log_set_level(LOG_WARN);
-  if (!find_reference()) return tu_finish();
-  printf("reference: %s %s\n", python, forward_py);
+  if (!tu_find_reference()) return tu_finish();
+  printf("reference: %s %s\n", tu_python, tu_forward_py);
   for (size_t i = 0; i < sizeof ARCH_CASES / sizeof *ARCH_CASES; i++) test_case(&ARCH_CASES[i], false);
   for (size_t i = 0; i < sizeof MATRIX_TYPES / sizeof *MATRIX_TYPES; i++) {
     arch_case c = type_case(MATRIX_TYPES[i]);

@@ -368,52 +368,6 @@ static int write_model(const embd_case *c, const char *path) {
   return rc;
 }
 
-static char python[256], forward_py[1024];
-
-static bool python_has_numpy(const char *py) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "'%s' -c 'import numpy' >/dev/null 2>&1", py);
-  int rc = system(cmd);
-  return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
-}
-
-// python3 with numpy ($LLMUX_PYTHON, python3, /usr/bin/python3) and forward.py
-// ($LLMUX_SOURCE_DIR, else next to this file), as test_archs finds them.
-static bool find_reference(void) {
-  const char *src = getenv("LLMUX_SOURCE_DIR");
-  if (src) {
-    snprintf(forward_py, sizeof forward_py, "%s/tests/reference/forward.py", src);
-  } else {
-    snprintf(forward_py, sizeof forward_py, "%s", __FILE__);
-    char *slash = strrchr(forward_py, '/');
-    if (slash) snprintf(slash, sizeof forward_py - (size_t)(slash - forward_py), "/../reference/forward.py");
-  }
-  CHECK_MSG(access(forward_py, R_OK) == 0, "reference %s is not readable (set LLMUX_SOURCE_DIR)", forward_py);
-  const char *env = getenv("LLMUX_PYTHON");
-  const char *candidates[] = {env ? env : "python3", "python3", "/usr/bin/python3"};
-  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-    if (python_has_numpy(candidates[i])) {
-      snprintf(python, sizeof python, "%s", candidates[i]);
-      return access(forward_py, R_OK) == 0;
-    }
-  }
-  CHECK_MSG(0, "no python3 with numpy found (tried $LLMUX_PYTHON, python3, /usr/bin/python3): "
-               "the reference test needs it; install python3-numpy (scripts/deps.sh)");
-  return false;
-}
-
-static float *read_f32(const char *path, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  float *a = malloc(n * sizeof *a);
-  size_t got = a ? fread(a, sizeof *a, n, f) : 0;
-  fclose(f);
-  if (got != n) {
-    free(a);
-    return NULL;
-  }
-  return a;
-}
 
 // forward.py's hidden states (N_REF, E) and pooled unit vector (E), pooled as the file says.
 static int run_reference(const char *model, const int32_t *toks, int E, float **hidden, float **embd) {
@@ -422,12 +376,12 @@ static int run_reference(const char *model, const int32_t *toks, int E, float **
     snprintf(tokens + strlen(tokens), sizeof tokens - strlen(tokens), "%s%d", i ? "," : "", toks[i]);
   snprintf(out_h, sizeof out_h, "%s", tu_tmp_path(".hidden.f32"));
   snprintf(out_e, sizeof out_e, "%s", tu_tmp_path(".embd.f32"));
-  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --tokens %s --out-hidden '%s' --out-embd '%s'", python, forward_py,
+  snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' --tokens %s --out-hidden '%s' --out-embd '%s'", tu_python, tu_forward_py,
            model, tokens, out_h, out_e);
   int rc = system(cmd);
   CHECK_MSG(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "reference failed: %s", cmd);
-  *hidden = read_f32(out_h, (size_t)N_REF * E);
-  *embd = read_f32(out_e, (size_t)E);
+  *hidden = tu_read_f32(out_h, (size_t)N_REF * E);
+  *embd = tu_read_f32(out_e, (size_t)E);
   remove(out_h);
   remove(out_e);
   CHECK_MSG(*hidden && *embd, "reference wrote no output: %s", cmd);
@@ -490,7 +444,7 @@ int main(void) {
   test_sequences(m);
   test_errors(m);
   llmux_model_free(m);
-  if (!find_reference()) return tu_finish();
+  if (!tu_find_reference()) return tu_finish();
   for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) test_reference(&CASES[i]);
   return tu_finish();
 }
