@@ -76,7 +76,7 @@ gateway gw3 "$work/shared.yaml"; gw3=$url
   exec "$bin" serve -m "$model" --port "$w1_port" --parallel 4 --ctx 256 -t 1 2>"$work/w1b.log" ) & pids+=($!)
 
 cd "$here/../e2e"
-GW=$gw GW2=$gw2 GW3=$gw3 W1_PID=$w1_pid W1_RESTART=$work/restart node gateway.mjs
+GW=$gw GW2=$gw2 GW3=$gw3 W1_URL=$w1_url W2_URL=$w2_url W1_PID=$w1_pid W1_RESTART=$work/restart node gateway.mjs
 
 # A worker that registers itself becomes routable, and expires when it stops.
 w3_port=$(( 40000 + RANDOM % 20000 ))

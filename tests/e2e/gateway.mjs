@@ -195,6 +195,26 @@ test('two gateways sharing Redis enforce one limit', async () => {
   assert.equal(limited, 4);
 });
 
+test('a client that leaves a stream cancels the upstream request', async () => {
+  const k = await newKey({ name: 'leaver' });
+  const c = client(k.key);
+  const cancelled = async () => {
+    let n = 0;
+    for (const w of [process.env.W2_URL, process.env.W1_URL]) {
+      const text = await (await fetch(`${w}/metrics`)).text();
+      for (const line of text.split('\n'))
+        if (line.startsWith('llmux_requests_finished_total{') && line.includes('reason="cancelled"')) n += Number(line.split(' ').pop());
+    }
+    return n;
+  };
+  const before = await cancelled();
+  const s = await c.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 240, temperature: 0, ignore_eos: true, stream: true });
+  let n = 0;
+  for await (const chunk of s) if (++n === 3) break; // closes the connection to the gateway
+  for (let i = 0; i < 50 && await cancelled() === before; i++) await sleep(100);
+  assert.ok(await cancelled() > before, 'the worker never saw the request cancelled');
+});
+
 test('metrics', async () => {
   const text = await (await fetch(`${GW}/metrics`)).text();
   assert.match(text, /llmux_gateway_requests_total\{model="stories260K",backend="w[12]",status="200"\} \d+/);
