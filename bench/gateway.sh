@@ -39,9 +39,9 @@ wrk.method = "POST"
 wrk.body = '{"model":"bench","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-run_wrk() {  # run_wrk LABEL URL [header]
+run_wrk() {  # run_wrk LABEL URL [header]; C=connections
   echo "== $1" >&2
-  wrk -t 2 -c "$CONNS" -d "${DURATION}s" --latency -s "$work/post.lua" ${3:+-H "$3"} "$2/v1/chat/completions" > "$work/$1.txt"
+  wrk -t "$(( ${C:-$CONNS} < 2 ? 1 : 2 ))" -c "${C:-$CONNS}" -d "${DURATION}s" --latency -s "$work/post.lua" ${3:+-H "$3"} "$2/v1/chat/completions" > "$work/$1.txt"
   local rps p50 p90 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.txt")
   p50=$(awk '$1=="50%" {print $2}' "$work/$1.txt"); p90=$(awk '$1=="90%" {print $2}' "$work/$1.txt"); p99=$(awk '$1=="99%" {print $2}' "$work/$1.txt")
@@ -52,6 +52,9 @@ echo "| path | requests/s | p50 | p90 | p99 | errors |"
 echo "|---|---|---|---|---|---|"
 run_wrk direct "$up"
 run_wrk gateway "$gw" "Authorization: Bearer $key"
+# One connection: the latency the gateway adds to a request, without queueing.
+C=1 run_wrk direct-1conn "$up"
+C=1 run_wrk gateway-1conn "$gw" "Authorization: Bearer $key"
 
 # SSE: one stream of 2000 chunks, 5 times each way; median total time.
 stream_ms() {  # stream_ms URL [auth]

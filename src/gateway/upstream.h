@@ -2,8 +2,8 @@
 // incrementally so that a streamed body passes through chunk by chunk:
 // open sends the request and returns once the response head is in (the
 // gateway can still fail over to another backend then), read hands out the
-// body as it arrives. Connections to backends are kept alive and shared
-// between threads. A client that goes away (client_fd closed) aborts the
+// body as it arrives. Each thread keeps its connections to backends alive
+// between its requests. A client that goes away (client_fd closed) aborts the
 // transfer, which closes the upstream connection, so the backend stops too.
 #ifndef LLMUX_GATEWAY_UPSTREAM_H
 #define LLMUX_GATEWAY_UPSTREAM_H
