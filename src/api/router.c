@@ -48,22 +48,13 @@ static bool path_matches(const char *pattern, const char *path) {
   return !strcmp(path, pattern);
 }
 
-// The bearer token of the request, or NULL.
-static const char *bearer(http_request *rq) {
-  const char *h = http_header(rq, "Authorization");
-  if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
-  h += 7;
-  while (*h == ' ') h++;
-  return h;
-}
-
 static bool key_equal(const char *a, const char *b) {
   size_t n = strlen(a);
   return n == strlen(b) && sodium_memcmp(a, b, n) == 0;
 }
 
 static bool key_ok(const serve_config *cfg, http_request *rq) {
-  const char *k = bearer(rq);
+  const char *k = http_bearer(rq);
   if (!k) return false;
   for (int i = 0; i < cfg->n_api_keys; i++)
     if (key_equal(k, cfg->api_keys[i])) return true;
@@ -71,7 +62,7 @@ static bool key_ok(const serve_config *cfg, http_request *rq) {
 }
 
 static http_response *unauthorized(http_request *rq) {
-  bool sent = bearer(rq) != NULL;
+  bool sent = http_bearer(rq) != NULL;
   http_response *r = api_error(401, NULL, "invalid_api_key", sent ? "incorrect API key provided"
                                : "missing API key: send it as 'Authorization: Bearer KEY'");
   http_response_header(r, "WWW-Authenticate", "Bearer");
@@ -81,7 +72,7 @@ static http_response *unauthorized(http_request *rq) {
 static http_response *admin(serve *s, http_request *rq) {
   const serve_config *cfg = serve_get_config(s);
   if (!cfg->admin_key) return api_error(404, NULL, NULL, "the admin routes are off (start the server with --admin-key)");
-  const char *k = bearer(rq);
+  const char *k = http_bearer(rq);
   if (!k || !key_equal(k, cfg->admin_key)) return api_error(401, NULL, "invalid_api_key", "the admin routes need the admin key");
   return admin_models(s, rq);
 }

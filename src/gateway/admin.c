@@ -19,13 +19,6 @@ static bool key_is(const char *given, const char *want) {
   return want && given && strlen(given) == n && sodium_memcmp(given, want, n) == 0;
 }
 
-static const char *bearer(http_request *rq) {
-  const char *h = http_header(rq, "Authorization");
-  if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
-  for (h += 7; *h == ' ';) h++;
-  return h;
-}
-
 // ---- keys ------------------------------------------------------------------------------------------------
 
 static bool spec_from_json(const json_t *b, key_spec *s, api_err *e) {
@@ -167,7 +160,7 @@ static http_response *registry_route(gateway *g, http_request *rq) {
 
 http_response *gateway_admin(gateway *g, http_request *rq, const char *path) {
   if (strncmp(path, "/admin/", 7)) return NULL;
-  const char *k = bearer(rq);
+  const char *k = http_bearer(rq);
   bool admin = key_is(k, g->cfg->admin_key);
   if (!strcmp(path, "/admin/registry") && !strcmp(http_method(rq), "POST")) {
     if (!admin && !key_is(k, g->cfg->registry_key)) return api_error(401, NULL, "invalid_api_key", "registration needs the registry key");

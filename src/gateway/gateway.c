@@ -66,9 +66,8 @@ void gateway_stop(gateway *g, double grace_s) {
 }
 
 http_response *gateway_models(gateway *g, http_request *rq) {
-  const char *h = http_header(rq, "Authorization");
   gw_caller c = {0};
-  acc_status st = gw_access_identify(g->access, h && !strncasecmp(h, "Bearer ", 7) ? h + 7 : NULL, &c);
+  acc_status st = gw_access_identify(g->access, http_bearer(rq), &c);
   if (st != ACC_OK) return api_error(401, NULL, "invalid_api_key", "a valid API key is required");
   json_t *names = gw_pool_models(g->pool), *data = json_array(), *n;
   size_t i;

@@ -66,6 +66,7 @@ static void call_free(proxy_call *c) {
 
 static ssize_t stream_read(void *state, char *buf, size_t max) {
   proxy_call *c = state;
+  if (!c->up) return 0;  // the error event after a failure was the last chunk
   upstream_fail why;
   ssize_t n = upstream_read(c->up, buf, max, &why);
   if (n > 0) {
@@ -90,11 +91,7 @@ static ssize_t stream_read(void *state, char *buf, size_t max) {
 
 static void stream_done(void *state, bool completed) {
   proxy_call *c = state;
-  if (!c->up && c->recorded && c->status == 502) {
-    call_free(c);
-    return;
-  }
-  finish_call(c, completed ? c->status : 499);
+  finish_call(c, completed ? c->status : 499);  // nothing when already recorded
   call_free(c);
 }
 
@@ -165,13 +162,6 @@ static bool open_upstream(proxy_call *c, const json_t *body, const char *path, u
 }
 
 // ---- the handler ------------------------------------------------------------------------------------------
-
-static const char *bearer(http_request *rq) {
-  const char *h = http_header(rq, "Authorization");
-  if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
-  for (h += 7; *h == ' ';) h++;
-  return h;
-}
 
 static http_response *auth_error(acc_status st) {
   switch (st) {
@@ -309,7 +299,7 @@ http_response *gateway_proxy(gateway *g, http_request *rq, const char *path) {
   if (!c) return api_error(500, NULL, NULL, "out of memory");
   c->g = g;
   c->t0 = now_s();
-  acc_status st = gw_access_identify(g->access, bearer(rq), &c->caller);
+  acc_status st = gw_access_identify(g->access, http_bearer(rq), &c->caller);
   if (st != ACC_OK) {
     free(c);
     return auth_error(st);

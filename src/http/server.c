@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -259,6 +260,13 @@ const char *http_header(const http_request *rq, const char *name) {
 }
 const char *http_query(const http_request *rq, const char *name) {
   return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_bearer(const http_request *rq) {
+  const char *h = http_header(rq, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
+  for (h += 7; *h == ' ';) h++;
+  return h;
 }
 
 int http_fd(const http_request *rq) {

@@ -40,6 +40,8 @@ const char *http_path(const http_request *rq);  // without the query string
 const char *http_body(const http_request *rq, size_t *len);
 const char *http_header(const http_request *rq, const char *name);  // NULL if absent
 const char *http_query(const http_request *rq, const char *name);   // NULL if absent
+// The key of an "Authorization: Bearer KEY" header, or NULL.
+const char *http_bearer(const http_request *rq);
 // The socket, for noticing a client that went away (http_fd_gone).
 int http_fd(const http_request *rq);
 // True when the peer has closed or reset the connection.
