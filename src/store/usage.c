@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 
@@ -33,6 +34,13 @@ typedef struct usage_writer {
   pthread_cond_t work;
   pending *head, *tail;
   bool stop;
+  // Checkpoints run on a thread and connection of their own: run inside a
+  // commit (SQLite's automatic checkpoint), they made every request of that
+  // batch wait milliseconds for the copy back into the database file.
+  sqlite3 *ckpt_conn;
+  pthread_t ckpt_thread;
+  bool ckpt_running;
+  pthread_cond_t ckpt_wake;
 } usage_writer;
 
 // ---- the writer thread
@@ -102,11 +110,33 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+#define CHECKPOINT_EVERY_S 1
+
+static void *checkpoint_main(void *arg) {
+  usage_writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += CHECKPOINT_EVERY_S;
+    pthread_cond_timedwait(&w->ckpt_wake, &w->mu, &ts);
+    if (w->stop) break;
+    pthread_mutex_unlock(&w->mu);
+    // PASSIVE: copies what no reader needs any more, never blocks the writer.
+    sqlite3_wal_checkpoint_v2(w->ckpt_conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
 // ---- starting and stopping (through db_attach / db_close)
 
 static void writer_free(usage_writer *w) {
   sqlite3_finalize(w->insert);
   sqlite3_close(w->conn);
+  sqlite3_close(w->ckpt_conn);
+  pthread_cond_destroy(&w->ckpt_wake);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->work);
   free(w);
@@ -118,7 +148,9 @@ static void *writer_make(store_db *db) {
   w->db = db;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->work, NULL);
-  if (!(w->conn = db_connect(db))) goto fail;
+  pthread_cond_init(&w->ckpt_wake, NULL);
+  if (!(w->conn = db_connect(db)) || !(w->ckpt_conn = db_connect(db))) goto fail;
+  sqlite3_wal_autocheckpoint(w->conn, 0);
   if (sqlite3_prepare_v3(w->conn,
                          "INSERT INTO usage (time_ms, key_id, model, backend, prompt_tokens, completion_tokens,"
                          " status, latency_ms, streamed) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -130,6 +162,7 @@ static void *writer_make(store_db *db) {
     err_set("%s: cannot start the usage writer thread", db_path(db));
     goto fail;
   }
+  w->ckpt_running = pthread_create(&w->ckpt_thread, NULL, checkpoint_main, w) == 0;
   return w;
 fail:
   writer_free(w);
@@ -142,8 +175,10 @@ static void writer_destroy(void *state) {
   pthread_mutex_lock(&w->mu);
   w->stop = true;
   pthread_cond_signal(&w->work);
+  pthread_cond_signal(&w->ckpt_wake);
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->thread, NULL);
+  if (w->ckpt_running) pthread_join(w->ckpt_thread, NULL);
   writer_free(w);
 }
 
