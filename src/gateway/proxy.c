@@ -173,24 +173,24 @@ static http_response *auth_error(acc_status st) {
   }
 }
 
+// x-ratelimit-limit-<what>, -remaining-<what>, -reset-<what>, when that limit is set.
+static void limit_header(http_response *r, const char *what, long long limit, long long remaining, double reset_s) {
+  if (limit <= 0) return;
+  char name[48], v[32];
+  snprintf(name, sizeof name, "x-ratelimit-limit-%s", what);
+  snprintf(v, sizeof v, "%lld", limit);
+  http_response_header(r, name, v);
+  snprintf(name, sizeof name, "x-ratelimit-remaining-%s", what);
+  snprintf(v, sizeof v, "%lld", remaining);
+  http_response_header(r, name, v);
+  snprintf(name, sizeof name, "x-ratelimit-reset-%s", what);
+  snprintf(v, sizeof v, "%.3fs", reset_s);
+  http_response_header(r, name, v);
+}
+
 static void limit_headers(http_response *r, const gw_limit_info *li) {
-  char v[32];
-  if (li->limit_requests > 0) {
-    snprintf(v, sizeof v, "%lld", li->limit_requests);
-    http_response_header(r, "x-ratelimit-limit-requests", v);
-    snprintf(v, sizeof v, "%lld", li->remaining_requests);
-    http_response_header(r, "x-ratelimit-remaining-requests", v);
-    snprintf(v, sizeof v, "%.3fs", li->reset_requests_s);
-    http_response_header(r, "x-ratelimit-reset-requests", v);
-  }
-  if (li->limit_tokens > 0) {
-    snprintf(v, sizeof v, "%lld", li->limit_tokens);
-    http_response_header(r, "x-ratelimit-limit-tokens", v);
-    snprintf(v, sizeof v, "%lld", li->remaining_tokens);
-    http_response_header(r, "x-ratelimit-remaining-tokens", v);
-    snprintf(v, sizeof v, "%.3fs", li->reset_tokens_s);
-    http_response_header(r, "x-ratelimit-reset-tokens", v);
-  }
+  limit_header(r, "requests", li->limit_requests, li->remaining_requests, li->reset_requests_s);
+  limit_header(r, "tokens", li->limit_tokens, li->remaining_tokens, li->reset_tokens_s);
 }
 
 static http_response *rate_limited(const gw_limit_info *li) {
