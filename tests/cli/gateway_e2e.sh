@@ -101,4 +101,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
 kill -TERM "$gw_pid"
 rc=0; wait "$gw_pid" || rc=$?
 [ "$rc" = 0 ] || { echo "gateway exit code $rc after SIGTERM"; cat "$work/gw.log"; exit 1; }
+# Under the sanitizer build (asan/gateway_e2e), any report in a log fails the test.
+if grep -l "AddressSanitizer\|LeakSanitizer\|runtime error:" "$work"/*.log; then
+  grep -h -A30 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$work"/*.log | head -60; exit 1
+fi
 echo "gateway e2e: ok"

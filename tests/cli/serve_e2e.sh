@@ -62,4 +62,8 @@ wait "$client"
 grep -q '"completion_tokens":200' "$work/inflight.json" || { cat "$work/inflight.json"; echo "in-flight request did not finish"; exit 1; }
 rc=0; wait "$main_pid" || rc=$?
 [ "$rc" = 0 ] || { echo "server exit code $rc after SIGTERM"; exit 1; }
+# Under the sanitizer build (asan/serve_e2e), any report in a server's log fails the test.
+if grep -l "AddressSanitizer\|LeakSanitizer\|runtime error:" "$work"/*.log; then
+  grep -h -A30 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$work"/*.log | head -60; exit 1
+fi
 echo "serve e2e: ok"
