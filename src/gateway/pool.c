@@ -19,6 +19,7 @@ struct gw_pool {
   int n, cap;
   int eject_failures;
   double eject_cooldown_s, health_interval_s, health_timeout_s;
+  double registry_ttl_s;  // a lapsed registration is forgotten one more TTL later
   char *health_path;
   pthread_t health;
   bool health_running;
@@ -90,6 +91,7 @@ gw_pool *gw_pool_new(const gw_config *cfg) {
   p->eject_failures = cfg->eject_failures;
   p->eject_cooldown_s = cfg->eject_cooldown_s;
   p->health_interval_s = cfg->health_interval_s;
+  p->registry_ttl_s = cfg->registry_ttl_s;
   p->health_timeout_s = cfg->health_timeout_s;
   p->health_path = strdup(cfg->health_path ? cfg->health_path : "/health");
   for (int i = 0; i < cfg->n_backends; i++) {
@@ -359,12 +361,33 @@ static void check_all(gw_pool *p) {
   free(snap);
 }
 
+// Drops registrations that lapsed more than a TTL ago, so workers that come
+// and go on new addresses do not pile up (requests still using one keep
+// their reference).
+static void forget_lapsed(gw_pool *p) {
+  long long cutoff = gw_now_ms() - (long long)(p->registry_ttl_s * 1000);
+  pthread_rwlock_wrlock(&p->lock);
+  int k = 0;
+  for (int i = 0; i < p->n; i++) {
+    gw_backend *b = p->list[i];
+    if (b->dynamic && atomic_load(&b->expires_ms) < cutoff) {
+      log_info("gateway: %s forgotten (its registration lapsed)", b->cfg.url);
+      backend_put(b);
+    } else {
+      p->list[k++] = b;
+    }
+  }
+  p->n = k;
+  pthread_rwlock_unlock(&p->lock);
+}
+
 static void *health_main(void *arg) {
   gw_pool *p = arg;
   pthread_mutex_lock(&p->stop_mu);
   while (!p->stopping) {
     pthread_mutex_unlock(&p->stop_mu);
     check_all(p);
+    forget_lapsed(p);
     pthread_mutex_lock(&p->stop_mu);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

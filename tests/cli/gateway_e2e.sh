@@ -97,6 +97,13 @@ sleep 3.5
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
   -d '{"model":"registered","prompt":"Once","max_tokens":3}' "$gw/v1/completions")
 [ "$code" = 404 ] || [ "$code" = 503 ] || { echo "an expired registration still routes ($code)"; exit 1; }
+# One more TTL later the gateway forgets it altogether.
+gone=""
+for _ in $(seq 60); do
+  curl -s -H 'Authorization: Bearer admin-secret' "$gw/admin/backends" | grep -q ":$w3_port\"" || { gone=1; break; }
+  sleep 0.1
+done
+[ -n "$gone" ] || { echo "a lapsed registration is still listed"; exit 1; }
 
 kill -TERM "$gw_pid"
 rc=0; wait "$gw_pid" || rc=$?
