@@ -47,7 +47,10 @@ store: {path: $work/gateway.db}
 health_check: {interval_s: 0.3, timeout_s: 1}
 ejection: {consecutive_failures: 2, cooldown_s: 30}
 retries: 2
-timeouts: {connect_s: 1, first_byte_s: 1.5, idle_s: 1.5}
+# first_byte_s covers a whole non-streamed generation queued behind others
+# (slow when every process is built with the sanitizers); idle_s is what
+# the drip fault trips.
+timeouts: {connect_s: 1, first_byte_s: 6, idle_s: 1.5}
 registry: {ttl_s: 3, key: reg-secret}
 aliases: {story: stories260K}
 backends:
