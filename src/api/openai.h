@@ -25,6 +25,10 @@ http_response *admin_models(serve *s, http_request *rq);
 // serve_put_model): NULL and *sm set, or the error response (400 when the
 // field is missing and several models are served, 404 when unknown).
 http_response *openai_pick_model(serve *s, const json_t *body, serve_model **sm);
+// What every model route starts with: the body parsed as a JSON object and
+// its model picked. NULL with *body and *sm set (release both), or the
+// error response (nothing to release).
+http_response *openai_begin(serve *s, http_request *rq, json_t **body, serve_model **sm);
 
 // Chat messages rendered through the model's template into prompt tokens,
 // for /tokenize of messages. NULL with e set.

@@ -423,11 +423,10 @@ void openai_chat_request_free(chat_request *r) {
 
 http_response *openai_chat(serve *srv, http_request *rq) {
   api_err e = {0};
-  json_t *body = api_parse_body(rq, &e);
-  if (!body) return api_error_from(&e);
-  serve_model *sm = NULL;
-  http_response *resp = openai_pick_model(srv, body, &sm);
-  if (resp) return json_decref(body), resp;
+  json_t *body;
+  serve_model *sm;
+  http_response *resp = openai_begin(srv, rq, &body, &sm);
+  if (resp) return resp;
   chat_request cr;
   if (!openai_chat_prepare(sm, body, &cr, &e)) return fail(srv, sm, body, NULL, &e);
   chat_state *keep = malloc(sizeof *keep);

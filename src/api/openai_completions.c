@@ -106,12 +106,12 @@ static const gen_format FORMAT = {"text_completion", "text_completion", choice, 
 
 http_response *openai_completions(serve *srv, http_request *rq) {
   api_err e = {0};
-  json_t *body = api_parse_body(rq, &e);
-  if (!body) return api_error_from(&e);
-  serve_model *sm = NULL;
-  http_response *resp = openai_pick_model(srv, body, &sm);
-  if (resp || !api_check_keys(body, KEYS, NULL, &e)) {
-    if (!resp) resp = api_error_from(&e);
+  json_t *body;
+  serve_model *sm;
+  http_response *resp = openai_begin(srv, rq, &body, &sm);
+  if (resp) return resp;
+  if (!api_check_keys(body, KEYS, NULL, &e)) {
+    resp = api_error_from(&e);
     serve_put_model(srv, sm);
     json_decref(body);
     return resp;

@@ -76,11 +76,10 @@ static http_response *embed_all(serve *srv, serve_model *sm, llmux_token **toks,
 
 http_response *openai_embeddings(serve *srv, http_request *rq) {
   api_err e = {0};
-  json_t *body = api_parse_body(rq, &e);
-  if (!body) return api_error_from(&e);
-  serve_model *sm = NULL;
-  http_response *resp = openai_pick_model(srv, body, &sm);
-  if (resp) return json_decref(body), resp;
+  json_t *body;
+  serve_model *sm;
+  http_response *resp = openai_begin(srv, rq, &body, &sm);
+  if (resp) return resp;
   const char *format = "float";
   long long dims = llmux_model_n_embd(sm->model);
   llmux_token **toks = NULL;

@@ -23,6 +23,18 @@ http_response *openai_pick_model(serve *s, const json_t *body, serve_model **sm)
   return api_error(404, "model", "model_not_found", "the model '%s' does not exist (see /v1/models)", id);
 }
 
+http_response *openai_begin(serve *s, http_request *rq, json_t **body, serve_model **sm) {
+  api_err e = {0};
+  *sm = NULL;
+  if (!(*body = api_parse_body(rq, &e))) return api_error_from(&e);
+  http_response *r = openai_pick_model(s, *body, sm);
+  if (r) {
+    json_decref(*body);
+    *body = NULL;
+  }
+  return r;
+}
+
 http_response *openai_models(serve *s, http_request *rq) {
   (void)rq;
   return api_json(200, json_pack("{s:s,s:o}", "object", "list", "data", serve_models_json(s)));
@@ -75,16 +87,16 @@ http_response *openai_tokenize(serve *s, http_request *rq) {
   static const char *const keys[] = {"model", "content", "prompt", "messages", "add_special", "parse_special",
                                      "with_pieces", "tools", "chat_template_kwargs", NULL};
   api_err e = {0};
-  json_t *body = api_parse_body(rq, &e);
-  if (!body) return api_error_from(&e);
-  serve_model *sm = NULL;
-  http_response *resp = openai_pick_model(s, body, &sm);
+  json_t *body;
+  serve_model *sm;
+  http_response *resp = openai_begin(s, rq, &body, &sm);
+  if (resp) return resp;
   bool with_pieces = false;
   int n = 0;
   llmux_token *t = NULL;
-  if (!resp && api_check_keys(body, keys, NULL, &e) && api_get_bool(body, "with_pieces", &with_pieces, &e))
+  if (api_check_keys(body, keys, NULL, &e) && api_get_bool(body, "with_pieces", &with_pieces, &e))
     t = json_object_get(body, "messages") ? openai_chat_prompt(sm, body, &n, &e) : tokenize_content(sm, body, &n, &e);
-  if (!resp && !t) resp = api_error_from(&e);
+  if (!t) resp = api_error_from(&e);
   if (!resp) {
     json_t *ids = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(ids, json_integer(t[i]));
@@ -101,12 +113,12 @@ http_response *openai_tokenize(serve *s, http_request *rq) {
 http_response *openai_detokenize(serve *s, http_request *rq) {
   static const char *const keys[] = {"model", "tokens", NULL};
   api_err e = {0};
-  json_t *body = api_parse_body(rq, &e);
-  if (!body) return api_error_from(&e);
-  serve_model *sm = NULL;
-  http_response *resp = openai_pick_model(s, body, &sm);
+  json_t *body;
+  serve_model *sm;
+  http_response *resp = openai_begin(s, rq, &body, &sm);
+  if (resp) return resp;
   json_t *ids = json_object_get(body, "tokens");
-  if (!resp && !api_check_keys(body, keys, NULL, &e)) resp = api_error_from(&e);
+  if (!api_check_keys(body, keys, NULL, &e)) resp = api_error_from(&e);
   if (!resp && !json_is_array(ids)) resp = api_error(400, "tokens", NULL, "'tokens' must be an array of token ids");
   size_t n = json_array_size(ids);
   llmux_token *t = resp ? NULL : malloc((n ? n : 1) * sizeof *t);
