@@ -23,6 +23,18 @@ expect_fail 1 "no-such-template" -m "$model" --chat-template no-such-template
 expect_fail 1 "missing.gguf" -m "$work/missing.gguf"
 expect_fail 2 "unknown option" -m "$model" --frobnicate
 expect_fail 2 "give a model"
+expect_fail 2 "needs --advertise" -m "$model" --register http://127.0.0.1:1
+# The gateway refuses a configuration it cannot use, naming the field.
+gw_fail() {  # gw_fail WANTED-RC PATTERN ARGS...
+  local want=$1 pattern=$2; shift 2
+  local rc=0
+  "$bin" gateway "$@" >"$work/out" 2>"$work/err" || rc=$?
+  [ "$rc" = "$want" ] && grep -q -- "$pattern" "$work/err" || { echo "gateway $*: exit $rc"; cat "$work/err"; exit 1; }
+}
+printf 'backends:\n  - {name: a, url: ftp://x, models: [m]}\n' > "$work/bad.yaml"
+gw_fail 1 "backends\[0\].url: must be an http" --config "$work/bad.yaml" --check
+gw_fail 1 "cannot open" --config "$work/missing.yaml"
+gw_fail 2 "give the configuration"
 # A busy port.
 "$bin" serve -m "$model" --port 0 2>"$work/first" & first=$!
 for _ in $(seq 100); do grep -q ready "$work/first" && break; sleep 0.1; done
