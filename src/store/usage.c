@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <utf8proc.h>
+
 #include "core/error.h"
 
 #define USAGE_TOKENS_MAX (1LL << 40)  // per record: a sum over a million records still fits int64
@@ -188,9 +190,12 @@ static int check_name(const char *what, const char *s, bool may_be_empty) {
   if (!s || (!*s && !may_be_empty)) return err_set("usage record without a %s", what), -1;
   size_t n = strlen(s);
   if (n > USAGE_NAME_MAX) return err_set("usage record: %s is %zu bytes; at most %d", what, n, USAGE_NAME_MAX), -1;
-  json_t *j = json_string(s);  // jansson refuses invalid UTF-8, which the JSON answers could not carry
-  if (!j) return err_set("usage record: %s is not valid UTF-8", what), -1;
-  json_decref(j);
+  // Invalid UTF-8 could not be carried by the JSON answers; checked in place, no allocation per request.
+  for (utf8proc_ssize_t i = 0, len; i < (utf8proc_ssize_t)n; i += len) {
+    utf8proc_int32_t cp;
+    if ((len = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)n - i, &cp)) <= 0 || cp == 0)
+      return err_set("usage record: %s is not valid UTF-8", what), -1;
+  }
   return 0;
 }
 
