@@ -149,7 +149,7 @@ static bool open_upstream(proxy_call *c, const json_t *body, const char *path, u
   gw_backend *tried[MAX_TRIES];
   int tries = 0;
   *why = UP_CONNECT;
-  snprintf(err, err_size, "no healthy backend serves '%s'", c->model);
+  snprintf(err, err_size, "no healthy backend serves '%.120s' now; retry later (operators: see /admin/backends)", c->model);
   if (try_model(c, body, path, c->model, &tries, tried, why, err, err_size)) return true;
   json_t *fb = c->g->cfg->fallbacks ? json_object_get(c->g->cfg->fallbacks, c->model) : NULL;
   for (size_t i = 0; i < json_array_size(fb) && *why != UP_CLIENT_GONE; i++) {
@@ -279,6 +279,7 @@ static http_response *forward(gateway *g, proxy_call *c, const json_t *body, con
     if (why == UP_CONNECT && !strncmp(err, "no healthy", 10)) c->status = 503;
     finish_call(c, c->status);
     http_response *r = api_error(c->status, NULL, "upstream_error", "%s", err);
+    if (c->status == 503) http_response_header(r, "Retry-After", "1");
     call_free(c);
     return r;
   }
