@@ -36,6 +36,14 @@ static void *alloc_f32(size_t n, bool *ok) {
   return p;
 }
 
+// Tokens per attention block: up to ATTN_MAX_TOKENS, fewer when the block's
+// scores over the whole context (rows x n_ctx floats per thread) would pass 4 MiB.
+static int attn_block_tokens(const llmux_context *c) {
+  int group = c->model->hp.n_head / c->model->hp.n_head_kv;
+  int64_t n = (int64_t)(1 << 20) / ((int64_t)group * c->n_ctx);
+  return n < 1 ? 1 : n > ATTN_MAX_TOKENS ? ATTN_MAX_TOKENS : (int)n;
+}
+
 static bool alloc_scratch(llmux_context *c) {
   const hparams *hp = &c->model->hp;
   size_t B = (size_t)c->n_batch, E = (size_t)hp->n_embd;
@@ -52,10 +60,12 @@ static bool alloc_scratch(llmux_context *c) {
   c->proj = alloc_f32(B * E, &ok);
   c->ff = alloc_f32(B * 2 * (size_t)hp->n_ff, &ok);
   c->ff2 = alloc_f32(B * (size_t)hp->n_ff, &ok);
-  size_t group = (size_t)(hp->n_head / hp->n_head_kv);
-  size_t dim = (size_t)(hp->head_dim_k > hp->head_dim_v ? hp->head_dim_k : hp->head_dim_v);
-  c->scores_stride = (group * (size_t)c->n_ctx + dim + 15) / 16 * 16;
-  c->scores = alloc_f32((size_t)pool_size(c->pool) * c->scores_stride, &ok);
+  c->attn_tokens = attn_block_tokens(c);
+  attn_kv kv = {.k_dim = hp->head_dim_k, .v_dim = hp->head_dim_v};
+  int rows = c->attn_tokens * (hp->n_head / hp->n_head_kv);
+  c->attn_work_stride = (op_attend_work(&kv, rows, c->n_ctx) + 15) / 16 * 16;
+  c->attn_work = alloc_f32((size_t)pool_size(c->pool) * c->attn_work_stride, &ok);
+  c->attn_blk = malloc((B + 1) * sizeof *c->attn_blk);
   c->rope_cs = alloc_f32(B * (size_t)hp->rope.n_rot, &ok);
   c->cell = malloc(B * sizeof *c->cell);
   c->logit_index = malloc(B * sizeof *c->logit_index);
@@ -66,7 +76,7 @@ static bool alloc_scratch(llmux_context *c) {
   c->embd = alloc_f32(B * E, &ok);
   c->embd_sum = malloc(E * sizeof *c->embd_sum);
   c->mm_scratch = aligned_alloc(64, (max_scratch(c->model, c->n_batch) + 63) / 64 * 64 + 64);
-  return ok && c->cell && c->logit_index && c->logit_rows && c->pos_buf && c->seq_buf && c->embd_sum &&
+  return ok && c->attn_blk && c->cell && c->logit_index && c->logit_rows && c->pos_buf && c->seq_buf && c->embd_sum &&
          c->mm_scratch;
 }
 
@@ -130,8 +140,8 @@ void llmux_context_free(llmux_context *c) {
   free(c->kv_k);
   free(c->kv_v);
   void *bufs[] = {c->x,      c->xn,     c->q,    c->k,      c->v,    c->qkv,         c->att,        c->proj,
-                  c->ff,     c->ff2,    c->scores, c->rope_cs, c->cell, c->logit_index, c->logits, c->mm_scratch,
-                  c->logit_rows, c->pos_buf, c->seq_buf, c->embd, c->embd_sum};
+                  c->ff,     c->ff2,    c->attn_work, c->rope_cs, c->cell, c->logit_index, c->logits, c->mm_scratch,
+                  c->logit_rows, c->attn_blk, c->pos_buf, c->seq_buf, c->embd, c->embd_sum};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
   if (c->pool) pool_free(c->pool);
   free(c);

@@ -51,8 +51,11 @@ struct llmux_context {
   float *proj;    // (n_batch, n_embd) sub-block output before the residual add
   float *ff;      // (n_batch, 2 * n_ff) gate|up
   float *ff2;     // (n_batch, n_ff)
-  float *scores;  // (n_threads, scores_stride): a KV group's attention scores, then a row buffer
-  size_t scores_stride;
+  float *attn_work;         // (n_threads, attn_work_stride): op_attend's work
+  size_t attn_work_stride;
+  int attn_tokens;          // most tokens per attention block
+  int *attn_blk;            // (n_batch + 1) first token of each attention block of the batch
+  int n_attn_blk;
   float *rope_cs; // (n_batch, n_rot) cos/sin per token
   int32_t *cell;  // (n_batch) cache cell of each token
   void *mm_scratch;

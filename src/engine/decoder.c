@@ -91,26 +91,47 @@ static void qkv_item(llmux_context *c, const fwd_batch *b, int il, int t, int it
   store_kv(c, il, t, k, v);
 }
 
-// One (token, KV head) pair: causal attention over its sequence's cells for
-// every query head of the group that shares that KV head.
+// Attention blocks: runs of consecutive batch tokens of one sequence (cells
+// cell - pos equal), at most c->attn_tokens long, whose queries meet the
+// cached keys and values together.
+static void attn_blocks(llmux_context *c, const fwd_batch *b) {
+  int n = 0;
+  for (int t = 0; t < b->n; t++) {
+    int t0 = n ? c->attn_blk[n - 1] : 0;
+    bool same = n && c->cell[t] - b->pos[t] == c->cell[t0] - b->pos[t0] && t - t0 < c->attn_tokens;
+    if (!same) c->attn_blk[n++] = t;
+  }
+  c->attn_blk[n] = b->n;
+  c->n_attn_blk = n;
+}
+
+// One (block, KV head) pair: causal attention of the block's tokens over
+// their sequence's cells, for every query head of the group that shares
+// that KV head.
 static void attend_item(llmux_context *c, const fwd_batch *b, int il, int item, int ith) {
   const hparams *hp = &c->model->hp;
-  int t = item / hp->n_head_kv, kvh = item % hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
-  int32_t pos = b->pos[t];
-  int64_t seq_base = (int64_t)c->cell[t] - pos;
-  int64_t lo = 0;
-  if (c->model->layers[il].swa && pos >= hp->sliding_window) lo = pos - hp->sliding_window + 1;
+  int blk = item / hp->n_head_kv, kvh = item % hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
+  int t0 = c->attn_blk[blk], nt = c->attn_blk[blk + 1] - t0;
+  int64_t lo[ATTN_MAX_TOKENS], hi[ATTN_MAX_TOKENS];
+  for (int i = 0; i < nt; i++) {
+    int32_t pos = b->pos[t0 + i];
+    int64_t seq_base = (int64_t)c->cell[t0 + i] - pos;
+    lo[i] = seq_base;
+    if (c->model->layers[il].swa && pos >= hp->sliding_window) lo[i] += pos - hp->sliding_window + 1;
+    hi[i] = seq_base + pos + 1;
+  }
   attn_kv kv = {
     .k = c->kv_k[il], .v = c->kv_v[il], .f16 = c->kv_type == LLMUX_KV_F16,
     .k_row = (int64_t)c->kv_row_k, .v_row = (int64_t)c->kv_row_v,
     .k_dim = hp->head_dim_k, .v_dim = hp->head_dim_v, .scale = hp->attn_scale, .softcap = hp->attn_softcap,
   };
-  const float *q = c->q + (size_t)t * hp->n_head * hp->head_dim_k + (size_t)kvh * group * hp->head_dim_k;
-  float *out = c->att + (size_t)t * hp->n_head * hp->head_dim_v + (size_t)kvh * group * hp->head_dim_v;
-  float *scores = c->scores + (size_t)ith * c->scores_stride;
-  int64_t n = pos + 1 - lo;
-  op_attend(&kv, kvh, q, group, hp->head_dim_k, seq_base + lo, seq_base + pos + 1, scores, scores + group * n, out,
-            hp->head_dim_v);
+  int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, od = (int64_t)hp->n_head * hp->head_dim_v;
+  attn_rows r = {
+    .q = c->q + t0 * qd + (int64_t)kvh * group * hp->head_dim_k, .q_tok = qd, .q_head = hp->head_dim_k,
+    .out = c->att + t0 * od + (int64_t)kvh * group * hp->head_dim_v, .out_tok = od, .out_head = hp->head_dim_v,
+    .n_tok = nt, .n_head = group, .lo = lo, .hi = hi,
+  };
+  op_attend(&kv, kvh, &r, c->attn_work + (size_t)ith * c->attn_work_stride);
 }
 
 // x += post_norm(proj + bias), for the attention or the feed-forward output.
@@ -147,7 +168,7 @@ static void attention_block(llmux_context *c, const fwd_batch *b, int il) {
     mm(c, &L->wv, c->xn, E, n, c->v, vd);
   }
   for_items(c, b, il, n, qkv_item);
-  for_items(c, b, il, n * hp->n_head_kv, attend_item);
+  for_items(c, b, il, c->n_attn_blk * hp->n_head_kv, attend_item);
   mm(c, &L->wo, c->att, (int64_t)hp->n_head * hp->head_dim_v, n, c->proj, E);
   for_items(c, b, il, n, attn_residual_item);
 }
@@ -260,6 +281,7 @@ static void logits(llmux_context *c, const fwd_batch *b) {
 int decoder_forward(llmux_context *c, const fwd_batch *b) {
   if (check_batch(c, b) < 0) return -1;
   for_items(c, b, 0, b->n, embed_item);
+  attn_blocks(c, b);
   for (int il = 0; il < c->model->hp.n_layer; il++) {
     attention_block(c, b, il);
     ffn_block(c, b, il);

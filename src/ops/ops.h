@@ -4,6 +4,7 @@
 #ifndef LLMUX_OPS_H
 #define LLMUX_OPS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 // ---- norms
@@ -48,13 +49,31 @@ typedef struct {
 
 // Most query heads that share one KV head (grouped-query attention).
 #define ATTN_MAX_GROUP 64
+// Most tokens in one block of op_attend.
+#define ATTN_MAX_TOKENS 16
 
-// For the n_q query heads sharing kv head kvh (q + h * q_stride), over cache
-// rows [lo, hi): out + h * out_stride = softmax(q . K[j] * scale) V[j]. Each
-// key and value row is read once for the whole group. scores must hold
-// n_q * (hi - lo) floats; row_buf max(k_dim, v_dim) floats (f16 rows are
-// converted there).
-void op_attend(const attn_kv *kv, int kvh, const float *q, int n_q, int64_t q_stride, int64_t lo, int64_t hi,
-               float *scores, float *row_buf, float *out, int64_t out_stride);
+// The query rows of one KV head for a block of tokens of one sequence: row
+// (token i, head h) is q + i * q_tok + h * q_head, and its output goes to
+// out + i * out_tok + h * out_head (v_dim floats). Token i attends to the
+// cache rows [lo[i], hi[i]).
+typedef struct {
+  const float *q;
+  int64_t q_tok, q_head;
+  float *out;
+  int64_t out_tok, out_head;
+  int n_tok, n_head;  // n_tok <= ATTN_MAX_TOKENS, n_head <= ATTN_MAX_GROUP
+  const int64_t *lo, *hi;
+} attn_rows;
+
+// out = softmax(q . K[j] * scale) V[j] for every row of r against the
+// cached keys and values of kv head kvh. The block's rows meet each key and
+// value once (converted to f32 once per block, not per row), as small
+// matrix products. A row's result does not depend on the other rows of the
+// block, nor on the SIMD level: every q . k and every output element is one
+// fused multiply-add chain in a fixed order at every level, so a token gets
+// the same bits alone or batched with others.
+void op_attend(const attn_kv *kv, int kvh, const attn_rows *r, float *work);
+// Floats of work op_attend needs for n_rows rows (n_tok * n_head) over at most n_keys cache rows.
+size_t op_attend_work(const attn_kv *kv, int n_rows, int64_t n_keys);
 
 #endif
