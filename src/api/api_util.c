@@ -1,6 +1,8 @@
 // api/api_util: see api_util.h.
 #include "api/api_util.h"
 
+#include <math.h>
+
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,8 +103,14 @@ bool api_get_int(const json_t *obj, const char *key, long long lo, long long hi,
   json_t *v = field(obj, key);
   if (!v) return true;
   double d = json_is_real(v) ? json_real_value(v) : 0;
-  if (!json_is_integer(v) && !(json_is_real(v) && d == (double)(long long)d)) {
+  if (!json_is_integer(v) && !(json_is_real(v) && isfinite(d) && d == floor(d))) {
     api_err_set(e, 400, key, "'%s' must be an integer", key);
+    return false;
+  }
+  // A whole real outside the range is refused before it is converted (3e29
+  // does not fit a long long: converting it is undefined, found by fuzz_request).
+  if (json_is_real(v) && (!(d >= (double)lo && d <= (double)hi) || fabs(d) >= 9e18)) {
+    api_err_set(e, 400, key, "'%s' is %g; it must be between %lld and %lld", key, d, lo, hi);
     return false;
   }
   long long x = json_is_integer(v) ? json_integer_value(v) : (long long)d;

@@ -47,6 +47,10 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code -H 'Authorization: Bearer test-key' -H 'Content-Type: application/json' --data-binary "@$model" "$main_url/v1/completions")" = 413 ] || { echo "413 expected"; exit 1; }
 [ "$(code -H 'Authorization: Bearer test-key' -d '{"model":' "$main_url/v1/completions")" = 400 ] || { echo "bad JSON: 400 expected"; exit 1; }
 [ "$(code -H 'Authorization: Bearer test-key' "$main_url/v2/nothing")" = 404 ] || { echo "404 expected"; exit 1; }
+# An integer parameter given as a huge real is a 400 naming the range (it once reached an undefined conversion).
+big=$(curl -s -w ' %{http_code}' -H 'Authorization: Bearer test-key' -H 'Content-Type: application/json' \
+  -d '{"model":"stories260K","prompt":"Once","top_k":3e29}' "$main_url/v1/completions")
+case "$big" in *"'top_k' is 3e+29; it must be between"*" 400") ;; *) echo "top_k 3e29: $big"; exit 1 ;; esac
 
 cd "$here/../e2e"
 LLMUX_URL=$main_url LLMUX_URL_TINY=$tiny_url LLMUX_URL_QWEN=$qwen_url LLMUX_SHARED=$shared node serve_openai.mjs
