@@ -36,7 +36,9 @@ node "$here/../e2e/fault_upstream.mjs" > "$work/fault.log" & pids+=($!)
 wait_for "$work/fault.log" listening
 fault_port=$(awk '{print $2}' "$work/fault.log")
 
-redis_port=$(( 20000 + RANDOM % 20000 ))
+# Fixed ports sit below the ephemeral range (32768-60999), where a client
+# connection of this very test may hold the port.
+redis_port=$(( 20000 + RANDOM % 6000 ))
 redis-server --port "$redis_port" --save '' --appendonly no --bind 127.0.0.1 > "$work/redis.log" 2>&1 & pids+=($!)
 wait_for "$work/redis.log" "Ready to accept"
 
@@ -82,7 +84,7 @@ cd "$here/../e2e"
 GW=$gw GW2=$gw2 GW3=$gw3 W1_URL=$w1_url W2_URL=$w2_url W1_PID=$w1_pid W1_RESTART=$work/restart node gateway.mjs
 
 # A worker that registers itself becomes routable, and expires when it stops.
-w3_port=$(( 40000 + RANDOM % 20000 ))
+w3_port=$(( 26000 + RANDOM % 6000 ))
 "$bin" serve -m "$model" --port "$w3_port" --alias registered --ctx 256 -t 1 --register "$gw" --register-key reg-secret \
   --advertise "http://127.0.0.1:$w3_port" 2>"$work/w3.log" & w3=$!; pids+=($w3)
 wait_for "$work/w3.log" ready
