@@ -19,31 +19,11 @@
 
 #include "core/cpu.h"
 #include "core/fp16.h"
-#include "ops/attention_exp.h"
+#include "ops/attention_kernels.h"
 #include "ops/ops.h"
 
-#define ATTN_TILE 32  // keys per tile
 #define ATTN_MAX_ROWS (ATTN_MAX_TOKENS * ATTN_MAX_GROUP)
 #define ROW_LANES 16  // query rows are padded to a multiple of this (the widest kernel's lanes)
-
-// st[j * mp + m] = scale * (q_m . k_j) for the ATTN_TILE keys of kf (rows of
-// kd floats) and rows m < m_used (a multiple of 8) of qt (kd x mp).
-typedef void (*attn_qk_fn)(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale);
-// o[r][0..vd) += sum over the tile's keys j of st[j * mp + r0 + r] * vf[j * vd ..], r < nr.
-typedef void (*attn_pv_fn)(const float *st, int mp, int r0, int nr, const float *vf, int vd, float *const *o);
-typedef void (*attn_cvt_fn)(float *y, const uint16_t *x, int n);
-// Rows m < M of st (n keys): softmax over the keys [lo[m], hi[m]), weight 0 elsewhere.
-typedef void (*attn_softmax_fn)(float *st, int mp, int M, int n, const int32_t *lo, const int32_t *hi);
-
-#if defined(__x86_64__)
-void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n);
-void attn_softmax_avx2(float *st, int mp, int M, int n, const int32_t *lo, const int32_t *hi);
-void attn_softmax_avx512(float *st, int mp, int M, int n, const int32_t *lo, const int32_t *hi);
-void attn_qk_avx2(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale);
-void attn_pv_avx2(const float *st, int mp, int r0, int nr, const float *vf, int vd, float *const *o);
-void attn_qk_avx512(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale);
-void attn_pv_avx512(const float *st, int mp, int r0, int nr, const float *vf, int vd, float *const *o);
-#endif
 
 static void qk_scalar(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale) {
   for (int j = 0; j < ATTN_TILE; j++)
@@ -177,7 +157,8 @@ void op_attend(const attn_kv *kv, int kvh, const attn_rows *r, float *work) {
   }
   // Rows' key ranges relative to L; the padding rows have none.
   float *rows[ATTN_MAX_ROWS];
-  int32_t lo[ATTN_MAX_ROWS] = {0}, hi[ATTN_MAX_ROWS] = {0};
+  int32_t lo[ATTN_MAX_ROWS], hi[ATTN_MAX_ROWS];
+  for (int m = M; m < mp; m++) lo[m] = hi[m] = 0;
   for (int m = 0; m < M; m++) {
     int i = m / r->n_head;
     lo[m] = (int32_t)(r->lo[i] - L), hi[m] = (int32_t)(r->hi[i] - L);

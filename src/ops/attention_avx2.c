@@ -6,16 +6,11 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "ops/attention_exp.h"
+#include "ops/attention_kernels.h"
 
-#define ATTN_TILE 32
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
-void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n);
-void attn_qk_avx2(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale);
-void attn_pv_avx2(const float *st, int mp, int r0, int nr, const float *vf, int vd, float *const *o);
-void attn_softmax_avx2(float *st, int mp, int M, int n, const int32_t *lo, const int32_t *hi);
 
 void attn_f16_to_f32_avx2(float *y, const uint16_t *x, int n) {
   int i = 0;

@@ -1,5 +1,5 @@
 // attention_avx512: AVX-512 kernels of attention.c: 16 query rows in the
-// lanes of a vector for the scores (an 8-row tail in a 256-bit vector), 16
+// lanes of a vector for the scores (an 8-row tail goes to the AVX2 kernel), 16
 // output values per vector for the weighted sums of values. Each element is
 // one fma chain in the order the scalar kernels use, so the results are bit
 // for bit theirs.
@@ -7,15 +7,10 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "ops/attention_exp.h"
+#include "ops/attention_kernels.h"
 
-#define ATTN_TILE 32
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
-
-void attn_qk_avx512(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale);
-void attn_pv_avx512(const float *st, int mp, int r0, int nr, const float *vf, int vd, float *const *o);
-void attn_softmax_avx512(float *st, int mp, int M, int n, const int32_t *lo, const int32_t *hi);
 
 // acc + q * (the float at p, broadcast), with the broadcast folded into the
 // instruction (compilers emit a separate broadcast for the intrinsics).
@@ -39,28 +34,13 @@ AI void qk_16x8(const float *qt, int mp, int m0, int kd, const float *kf, int j0
   for (int j = 0; j < 8; j++) _mm512_storeu_ps(st + (j0 + j) * mp + m0, _mm512_mul_ps(acc[j], scale));
 }
 
-// The same for 8 rows (a block whose rows are not a multiple of 16).
-AI void qk_8x8(const float *qt, int mp, int m0, int kd, const float *kf, int j0, float *st, __m256 scale) {
-  __m256 acc[8];
-  UNROLL
-  for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-  const float *k = kf + j0 * kd;
-  for (int d = 0; d < kd; d++) {
-    __m256 q = _mm256_loadu_ps(qt + d * mp + m0);
-    UNROLL
-    for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(q, _mm256_broadcast_ss(k + j * kd + d), acc[j]);
-  }
-  UNROLL
-  for (int j = 0; j < 8; j++) _mm256_storeu_ps(st + (j0 + j) * mp + m0, _mm256_mul_ps(acc[j], scale));
-}
-
 void attn_qk_avx512(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale) {
   __m512 vs = _mm512_set1_ps(scale);
   int m0 = 0;
   for (; m0 + 16 <= m_used; m0 += 16)
     for (int j0 = 0; j0 < ATTN_TILE; j0 += 8) qk_16x8(qt, mp, m0, kd, kf, j0, st, vs);
-  if (m0 < m_used)
-    for (int j0 = 0; j0 < ATTN_TILE; j0 += 8) qk_8x8(qt, mp, m0, kd, kf, j0, st, _mm512_castps512_ps256(vs));
+  // 8 rows left: the AVX2 kernel on those columns (the same fma chains, so the same bits).
+  if (m0 < m_used) attn_qk_avx2(qt + m0, mp, m_used - m0, kd, kf, st + m0, scale);
 }
 
 // nr rows (<= 6) x nv vectors of output from c0, over the tile's keys.
