@@ -43,6 +43,7 @@ typedef struct usage_writer {
   pthread_t ckpt_thread;
   bool ckpt_running;
   pthread_cond_t ckpt_wake;
+  bool wal_full;  // the log passed WAL_RESTART_FRAMES: restart it
 } usage_writer;
 
 // ---- the writer thread
@@ -114,6 +115,36 @@ static void *writer_main(void *arg) {
 
 #define CHECKPOINT_EVERY_S 1
 
+// Under steady writes a PASSIVE checkpoint never catches up with the last
+// commit, so SQLite never starts the log over: at 16k requests/s it grew by
+// 40 MB/s, and its index in shared memory (which counts as our RSS) with it.
+// Past this many frames (16 MiB of 4 KiB pages) the writer wakes the
+// checkpoint thread, which then RESTARTs: it waits for the commit in
+// progress, copies the few frames PASSIVE left, and the next commit writes
+// the log from its start (journal_size_limit trims the file back).
+#define WAL_RESTART_FRAMES 4096
+#define WAL_LIMIT_BYTES (WAL_RESTART_FRAMES * 4096)
+
+// sqlite3_wal_hook on the writer's connection: called after each commit
+// with the log's length in frames (w->mu is not held there).
+static int wal_grown(void *arg, sqlite3 *conn, const char *name, int frames) {
+  (void)conn, (void)name;
+  usage_writer *w = arg;
+  if (frames > WAL_RESTART_FRAMES) {
+    pthread_mutex_lock(&w->mu);
+    w->wal_full = true;
+    pthread_cond_signal(&w->ckpt_wake);
+    pthread_mutex_unlock(&w->mu);
+  }
+  return SQLITE_OK;
+}
+
+static void checkpoint(usage_writer *w, bool restart) {
+  // PASSIVE: copies what no reader needs any more, never blocks the writer.
+  sqlite3_wal_checkpoint_v2(w->ckpt_conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  if (restart) sqlite3_wal_checkpoint_v2(w->ckpt_conn, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+}
+
 static void *checkpoint_main(void *arg) {
   usage_writer *w = arg;
   pthread_mutex_lock(&w->mu);
@@ -121,11 +152,12 @@ static void *checkpoint_main(void *arg) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += CHECKPOINT_EVERY_S;
-    pthread_cond_timedwait(&w->ckpt_wake, &w->mu, &ts);
+    if (!w->wal_full) pthread_cond_timedwait(&w->ckpt_wake, &w->mu, &ts);
     if (w->stop) break;
+    bool restart = w->wal_full;
+    w->wal_full = false;
     pthread_mutex_unlock(&w->mu);
-    // PASSIVE: copies what no reader needs any more, never blocks the writer.
-    sqlite3_wal_checkpoint_v2(w->ckpt_conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    checkpoint(w, restart);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);
@@ -152,7 +184,11 @@ static void *writer_make(store_db *db) {
   pthread_cond_init(&w->work, NULL);
   pthread_cond_init(&w->ckpt_wake, NULL);
   if (!(w->conn = db_connect(db)) || !(w->ckpt_conn = db_connect(db))) goto fail;
-  sqlite3_wal_autocheckpoint(w->conn, 0);
+  sqlite3_wal_autocheckpoint(w->conn, 0);  // checkpoints are checkpoint_main's
+  sqlite3_wal_hook(w->conn, wal_grown, w);
+  char limit[64];
+  snprintf(limit, sizeof limit, "PRAGMA journal_size_limit=%d", WAL_LIMIT_BYTES);
+  if (db_exec(db, w->conn, limit) < 0 || db_exec(db, w->ckpt_conn, limit) < 0) goto fail;
   if (sqlite3_prepare_v3(w->conn,
                          "INSERT INTO usage (time_ms, key_id, model, backend, prompt_tokens, completion_tokens,"
                          " status, latency_ms, streamed) VALUES (?,?,?,?,?,?,?,?,?)",

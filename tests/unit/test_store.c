@@ -525,12 +525,40 @@ static void test_budget_start(void) {
   CHECK(keys_budget_start_ms(&r, t) == 0);
 }
 
+// The write-ahead log stays bounded under steady writes: one transaction
+// per record, back to back, writes some 13 KB of log per record, and a
+// PASSIVE checkpoint alone never lets SQLite start the log over (the file
+// reached 189 MiB in this test before usage.c restarted it at 16 MiB).
+static void test_usage_wal_bounded(void) {
+  const char *path = tu_tmp_path(".db");
+  remove_db(path);
+  store_db *db = db_open(path, true);
+  CHECK_MSG(db, "%s", err_get());
+  if (!db) return;
+  char wal[1100];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  long max = 0;
+  int failures = 0;
+  for (int i = 0; i < 15000; i++) {
+    usage_rec r = {.time_ms = 1 + i, .key_id = "key_walwalwalwal", .model = "m", .backend = "b", .status = 200};
+    failures += usage_record(db, &r) < 0;
+    struct stat st;
+    if (i % 100 == 0 && stat(wal, &st) == 0 && st.st_size > max) max = (long)st.st_size;
+  }
+  CHECK_MSG(failures == 0, "%d records failed: %s", failures, err_get());
+  CHECK_MSG(max <= 32L << 20, "the write-ahead log reached %ld bytes (limit 16 MiB, then restarted)", max);
+  printf("usage: 15000 one-record transactions, largest write-ahead log %.1f MiB\n", max / 1048576.0);
+  db_close(db);
+  remove_db(path);
+}
+
 int main(void) {
   test_durability_kill9();  // first: fork before this process has threads
   test_db_open();
   test_keys_models();
   test_budget_start();
   test_secret_not_on_disk();
+  test_usage_wal_bounded();
   const char *path = tu_tmp_path(".db");
   remove_db(path);
   store_db *db = db_open(path, true);
