@@ -69,11 +69,13 @@ awk -v d="$d" -v g="$g" 'BEGIN { printf "SSE 2000 chunks: direct %.1f ms, gatewa
 
 # Soak: RSS of the gateway under constant load.
 if [ "$SOAK_S" -gt 0 ]; then
-  echo "soak: ${SOAK_S} s at $CONNS connections; gateway RSS (MiB) every 30 s:"
+  echo "soak: ${SOAK_S} s at $CONNS connections; gateway RSS / store memory (MiB) every 30 s:"
   wrk -t 2 -c "$CONNS" -d "${SOAK_S}s" -s "$work/post.lua" -H "Authorization: Bearer $key" "$gw/v1/chat/completions" > "$work/soak.txt" &
   soak=$!
   while kill -0 "$soak" 2>/dev/null; do
-    awk '/VmRSS/ {printf "%.1f ", $2/1024}' "/proc/$gw_pid/status"; sleep 30
+    rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$gw_pid/status")
+    store=$(curl -s "$gw/metrics" | awk '/^llmux_gateway_store_memory_bytes / {printf "%.1f", $2/1048576}')
+    printf '%s/%s ' "$rss" "$store"; sleep 30
   done
   echo; awk '/Requests\/sec|requests in/' "$work/soak.txt"
 fi

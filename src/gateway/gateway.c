@@ -9,6 +9,7 @@
 
 #include "api/api_util.h"
 #include "gateway/upstream.h"
+#include "store/db.h"
 
 static const double LATENCY_BOUNDS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
@@ -20,6 +21,8 @@ static void register_metrics(gateway *g) {
   g->m_upstream_errors = metrics_counter(g->reg, "llmux_gateway_upstream_errors_total",
                                          "Failed upstream attempts by backend and kind", bk, 2);
   g->m_tokens = metrics_counter(g->reg, "llmux_gateway_tokens_total", "Prompt plus completion tokens", m, 1);
+  g->m_sqlite_mem = metrics_gauge(g->reg, "llmux_gateway_store_memory_bytes",
+                                  "Memory the store (SQLite: page caches, statements) holds", NULL, 0);
 }
 
 gateway *gateway_start(gw_config *cfg, char *err, size_t err_size) {
@@ -103,6 +106,7 @@ http_response *gateway_route(http_request *rq, void *user) {
   if (!strcmp(method, "GET") && !strcmp(path, "/health"))
     return api_json(200, json_pack("{s:s,s:o}", "status", "ok", "models", gw_pool_models(g->pool)));
   if (!strcmp(method, "GET") && !strcmp(path, "/metrics")) {
+    metrics_set(g->m_sqlite_mem, NULL, (double)db_memory_used());
     char *text = metrics_render(g->reg);
     return text ? http_response_new(200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text))
                 : api_error(500, NULL, NULL, "out of memory");

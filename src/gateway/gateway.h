@@ -21,7 +21,7 @@ typedef struct gateway {
   gw_access *access;  // keys, limits, usage
   http_server *http;
   metrics_registry *reg;
-  metric *m_requests, *m_latency, *m_upstream_errors, *m_tokens;
+  metric *m_requests, *m_latency, *m_upstream_errors, *m_tokens, *m_sqlite_mem;
 } gateway;
 
 // Takes ownership of cfg. NULL with err on failure (store, redis, listen).

@@ -216,6 +216,8 @@ void *db_attach(store_db *db, void *(*make)(store_db *db), void (*destroy)(void 
 
 // ---- clocks
 
+int64_t db_memory_used(void) { return (int64_t)sqlite3_memory_used(); }
+
 int64_t db_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

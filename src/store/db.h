@@ -55,6 +55,8 @@ int db_fail(const store_db *db, sqlite3 *conn, const char *context);
 int db_exec(store_db *db, sqlite3 *conn, const char *sql);
 
 // Milliseconds / seconds since the Unix epoch (wall clock).
+// Bytes SQLite holds in this process (page caches, statements, schemas).
+int64_t db_memory_used(void);
 int64_t db_now_ms(void);
 int64_t db_now_s(void);
 

@@ -219,6 +219,8 @@ test('metrics', async () => {
   const text = await (await fetch(`${GW}/metrics`)).text();
   assert.match(text, /llmux_gateway_requests_total\{model="stories260K",backend="w[12]",status="200"\} \d+/);
   assert.match(text, /llmux_gateway_upstream_errors_total\{backend="faults"/);
+  const store = text.match(/^llmux_gateway_store_memory_bytes (\d+)/m);
+  assert.ok(store && Number(store[1]) > 0, 'the store memory gauge is missing or zero');
 });
 
 await run();
