@@ -1,8 +1,9 @@
 // store/usage: one record per finished gateway request (key, model, backend,
 // tokens, status, latency) in the store, and the aggregates /admin/usage and
-// budgets read back. Owns the usage writer: a thread with its own connection
-// that commits every record queued since its last commit in one transaction
-// (group commit), so many request threads share each commit's cost.
+// budgets read back. Owns the usage writer: a connection that the calling
+// threads take turns on, each turn committing every record queued since the
+// last in one transaction (group commit), so many request threads share each
+// commit's cost and a lone request pays no hand-off to another thread.
 //
 // Durability: usage_record returns only once its record's transaction is
 // committed to the write-ahead log, so a process killed at any moment after
@@ -40,8 +41,8 @@ typedef enum { USAGE_GROUP_NONE, USAGE_GROUP_KEY, USAGE_GROUP_MODEL, USAGE_GROUP
 // Queues the record and blocks until the transaction holding it is
 // committed: 0, or -1 (invalid record, or the commit failed: then no record
 // of that transaction is stored). Safe from any number of threads. The first
-// call on a db starts its writer; db_close commits what is queued and stops
-// it, so every usage_record must have returned before db_close is called.
+// call on a db opens its writer; db_close waits for what is queued and
+// closes it, so every usage_record must have returned before db_close is called.
 int usage_record(store_db *db, const usage_rec *rec);
 
 // Aggregates of the records with from_ms <= time_ms < to_ms (INT64_MAX: no

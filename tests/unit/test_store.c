@@ -140,6 +140,10 @@ static void test_db_open(void) {
   struct stat st;
   CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
   sqlite3 *conn = db_lock(db);
+  sqlite3_stmt *q;
+  CHECK(sqlite3_prepare_v2(conn, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK);
+  CHECK_MSG(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1024, "a new database has 1 KiB pages");
+  sqlite3_finalize(q);
   CHECK(db_exec(db, conn, "PRAGMA user_version = 99") == 0);
   db_unlock(db);
   db_close(db);
@@ -546,7 +550,7 @@ static void test_usage_wal_bounded(void) {
     if (i % 100 == 0 && stat(wal, &st) == 0 && st.st_size > max) max = (long)st.st_size;
   }
   CHECK_MSG(failures == 0, "%d records failed: %s", failures, err_get());
-  CHECK_MSG(max <= 32L << 20, "the write-ahead log reached %ld bytes (limit 16 MiB, then restarted)", max);
+  CHECK_MSG(max <= 16L << 20, "the write-ahead log reached %ld bytes (limit 4 MiB, then restarted)", max);
   printf("usage: 15000 one-record transactions, largest write-ahead log %.1f MiB\n", max / 1048576.0);
   db_close(db);
   remove_db(path);
