@@ -5,7 +5,8 @@
 # (lookup, limits and a durable usage record on every request):
 #   - requests/s and latency percentiles, and the latency the gateway adds;
 #   - SSE pass-through: the time per chunk the gateway adds to a stream;
-#   - memory over a soak (SOAK_S seconds, default 600): RSS every 30 s.
+#   - memory over a soak (SOAK_S seconds, default 600): RSS every 30 s, split
+#     into anonymous memory and mapped files (libraries, SQLite's -shm index).
 #   DURATION=15 SOAK_S=600 bash bench/gateway.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,11 +70,11 @@ awk -v d="$d" -v g="$g" 'BEGIN { printf "SSE 2000 chunks: direct %.1f ms, gatewa
 
 # Soak: RSS of the gateway under constant load.
 if [ "$SOAK_S" -gt 0 ]; then
-  echo "soak: ${SOAK_S} s at $CONNS connections; gateway RSS / store memory (MiB) every 30 s:"
+  echo "soak: ${SOAK_S} s at $CONNS connections; gateway RSS = anonymous + file-backed / store memory (MiB) every 30 s:"
   wrk -t 2 -c "$CONNS" -d "${SOAK_S}s" -s "$work/post.lua" -H "Authorization: Bearer $key" "$gw/v1/chat/completions" > "$work/soak.txt" &
   soak=$!
   while kill -0 "$soak" 2>/dev/null; do
-    rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$gw_pid/status")
+    rss=$(awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} /RssShmem/ {m=$2} END {printf "%.1f=%.1f+%.1f", (a+f+m)/1024, a/1024, (f+m)/1024}' "/proc/$gw_pid/status")
     store=$(curl -s "$gw/metrics" | awk '/^llmux_gateway_store_memory_bytes / {printf "%.1f", $2/1048576}')
     printf '%s/%s ' "$rss" "$store"; sleep 30
   done
