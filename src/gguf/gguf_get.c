@@ -88,6 +88,16 @@ const gguf_arr *gguf_get_arr(const gguf_file *f, const char *key) {
   return kv && kv->type == GGUF_ARRAY ? &kv->v.arr : NULL;
 }
 
+// A float element as an integer: truncated toward zero, NaN as 0, and
+// saturated outside int64's range (a hostile file's 7e31 would otherwise be
+// an undefined conversion; callers check the range they need).
+static int64_t float_to_int(double v) {
+  if (v != v) return 0;
+  if (v >= 0x1p63) return INT64_MAX;
+  if (v < -0x1p63) return INT64_MIN;
+  return (int64_t)v;
+}
+
 int64_t gguf_arr_int(const gguf_arr *a, uint64_t i) {
   const uint8_t *p = (const uint8_t *)a->data + i * gguf_vtype_size(a->type);
   switch (a->type) {
@@ -98,8 +108,8 @@ int64_t gguf_arr_int(const gguf_arr *a, uint64_t i) {
   case GGUF_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
   case GGUF_I32: { int32_t v; memcpy(&v, p, 4); return v; }
   case GGUF_U64: case GGUF_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-  case GGUF_F32: { float v; memcpy(&v, p, 4); return (int64_t)v; }
-  case GGUF_F64: { double v; memcpy(&v, p, 8); return (int64_t)v; }
+  case GGUF_F32: { float v; memcpy(&v, p, 4); return float_to_int(v); }
+  case GGUF_F64: { double v; memcpy(&v, p, 8); return float_to_int(v); }
   default: return 0;
   }
 }
