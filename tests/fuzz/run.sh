@@ -14,8 +14,7 @@ case "$name" in
     # Heads of real files (valid headers and metadata, truncated tensors).
     for f in "$shared"/models/*.gguf "$shared"/models/vocab/ggml-vocab-gpt-2.gguf; do
       head -c 65536 "$f" > "$work/corpus/$(basename "$f")"
-    done
-    cp "$(dirname "$0")"/corpus/fuzz_gguf/* "$work/corpus/" ;;  # regression seeds: inputs that once failed
+    done ;;
   fuzz_tokenizer)
     for f in "$shared"/models/vocab/*.inp; do head -c 4096 "$f" > "$work/corpus/$(basename "$f")"; done ;;
   *)

@@ -65,6 +65,33 @@ static void test_roundtrip(void) {
   remove(path);
 }
 
+// Float array elements read as integers: truncated toward zero, NaN as 0,
+// saturated beyond int64 (7e31 was an undefined conversion, found by fuzz_gguf).
+static void test_float_elements_as_int(void) {
+  const float f32[] = {7e31f, -7e31f, NAN, 3.9f, -2.5f};
+  const double f64[] = {1e300, -1e300, NAN, 0x1p63, -0x1p63};
+  gguf_writer *w = gguf_writer_new();
+  gguf_writer_set_str(w, "general.architecture", "llama");
+  gguf_writer_set_arr(w, "a32", GGUF_F32, f32, 5);
+  gguf_writer_set_arr(w, "a64", GGUF_F64, f64, 5);
+  const char *path = tu_tmp_path(".gguf");
+  CHECK(gguf_writer_write(w, path) == 0);
+  gguf_writer_free(w);
+  gguf_file *f = gguf_open(path);
+  CHECK_MSG(f != NULL, "%s", err_get());
+  if (!f) return;
+  const gguf_arr *a = gguf_get_arr(f, "a32"), *b = gguf_get_arr(f, "a64");
+  CHECK(a && b);
+  if (a && b) {
+    CHECK(gguf_arr_int(a, 0) == INT64_MAX && gguf_arr_int(a, 1) == INT64_MIN && gguf_arr_int(a, 2) == 0);
+    CHECK(gguf_arr_int(a, 3) == 3 && gguf_arr_int(a, 4) == -2);
+    CHECK(gguf_arr_int(b, 0) == INT64_MAX && gguf_arr_int(b, 1) == INT64_MIN && gguf_arr_int(b, 2) == 0);
+    CHECK(gguf_arr_int(b, 3) == INT64_MAX && gguf_arr_int(b, 4) == INT64_MIN);  // 2^63 and -2^63 exactly
+  }
+  gguf_close(f);
+  remove(path);
+}
+
 // ---- hostile files: each must fail with a message naming the problem.
 typedef struct {
   uint8_t *p;
@@ -197,6 +224,7 @@ static void test_hostile(void) {
 int main(void) {
   test_stories();
   test_roundtrip();
+  test_float_elements_as_int();
   test_hostile();
   return tu_finish();
 }
