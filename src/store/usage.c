@@ -1,12 +1,12 @@
 // store/usage: see usage.h. Group commit without a writer thread: a caller
 // links its record (which lives on its stack) into a FIFO and, when no
 // commit is in progress, becomes the leader: it takes the queue, commits it
-// in one transaction on the shared connection and wakes the others of that
+// in one transaction on the writer connection and wakes the others of that
 // batch. Callers that arrive meanwhile sleep on their node's own condition
 // variable; the leader's last act wakes the new head of the queue, which
 // leads the next batch. Alone, a request commits on its own thread with no
-// hand-off (a writer thread cost two cross-core wake-ups per request, the
-// whole of the gateway's one-connection p99); under load, batches form as
+// hand-off (a writer thread cost two cross-core wake-ups per request, most
+// of the gateway's one-connection p99); under load, batches form as
 // before. Nothing is copied and no caller wakes for another's commit.
 #include "store/usage.h"
 
@@ -46,7 +46,6 @@ typedef struct usage_writer {
   // batch wait milliseconds for the copy back into the database file.
   sqlite3 *ckpt_conn;
   pthread_t ckpt_thread;
-  bool ckpt_running;
   pthread_cond_t ckpt_wake;
   int wal_limit_frames;  // WAL_LIMIT_BYTES in this database's pages
   int wal_frames;        // the log's length after the last commit (the lead's own)
@@ -239,7 +238,11 @@ static void *writer_make(store_db *db) {
     db_fail(db, w->conn, "preparing the usage writer");
     goto fail;
   }
-  w->ckpt_running = pthread_create(&w->ckpt_thread, NULL, checkpoint_main, w) == 0;
+  // The log stays bounded only through this thread: no writer without it.
+  if (pthread_create(&w->ckpt_thread, NULL, checkpoint_main, w) != 0) {
+    err_set("%s: cannot start the usage checkpoint thread (out of threads?)", db_path(db));
+    goto fail;
+  }
   return w;
 fail:
   writer_free(w);
@@ -254,7 +257,7 @@ static void writer_destroy(void *state) {
   pthread_cond_signal(&w->ckpt_wake);
   while (w->leading || w->head) pthread_cond_wait(&w->idle, &w->mu);
   pthread_mutex_unlock(&w->mu);
-  if (w->ckpt_running) pthread_join(w->ckpt_thread, NULL);
+  pthread_join(w->ckpt_thread, NULL);
   writer_free(w);
 }
 

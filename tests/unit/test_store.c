@@ -530,12 +530,21 @@ static void test_budget_start(void) {
 }
 
 // The write-ahead log stays bounded under steady writes: one transaction
-// per record, back to back, writes some 13 KB of log per record, and a
-// PASSIVE checkpoint alone never lets SQLite start the log over (the file
-// reached 189 MiB in this test before usage.c restarted it at 16 MiB).
-static void test_usage_wal_bounded(void) {
+// per record, back to back, and a PASSIVE checkpoint alone never lets SQLite
+// start the log over (the file reached 189 MiB in this test before usage.c
+// restarted it, 55 MiB with 1 KiB pages and the catch-up switched off).
+// page_size 4096: a database made before new ones got 1 KiB pages; the
+// limit is in bytes, so it holds there too.
+static void test_usage_wal_bounded(int page_size) {
   const char *path = tu_tmp_path(".db");
   remove_db(path);
+  if (page_size != 1024) {  // make the file as an older llmux did: pages fixed by the first write
+    sqlite3 *raw;
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA page_size=%d; PRAGMA user_version=0; CREATE TABLE t(x); DROP TABLE t;", page_size);
+    CHECK(sqlite3_open(path, &raw) == SQLITE_OK && sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
   store_db *db = db_open(path, true);
   CHECK_MSG(db, "%s", err_get());
   if (!db) return;
@@ -551,7 +560,14 @@ static void test_usage_wal_bounded(void) {
   }
   CHECK_MSG(failures == 0, "%d records failed: %s", failures, err_get());
   CHECK_MSG(max <= 16L << 20, "the write-ahead log reached %ld bytes (limit 4 MiB, then restarted)", max);
-  printf("usage: 15000 one-record transactions, largest write-ahead log %.1f MiB\n", max / 1048576.0);
+  sqlite3 *conn = db_lock(db);
+  sqlite3_stmt *q;
+  CHECK(sqlite3_prepare_v2(conn, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK);
+  CHECK_MSG(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == page_size, "pages of %d bytes", page_size);
+  sqlite3_finalize(q);
+  db_unlock(db);
+  printf("usage: 15000 one-record transactions, %d-byte pages, largest write-ahead log %.1f MiB\n", page_size,
+         max / 1048576.0);
   db_close(db);
   remove_db(path);
 }
@@ -562,7 +578,8 @@ int main(void) {
   test_keys_models();
   test_budget_start();
   test_secret_not_on_disk();
-  test_usage_wal_bounded();
+  test_usage_wal_bounded(1024);
+  test_usage_wal_bounded(4096);
   const char *path = tu_tmp_path(".db");
   remove_db(path);
   store_db *db = db_open(path, true);
