@@ -24,7 +24,8 @@ typedef struct {
 typedef struct {
   double bw, pp, tg;
   double peak;       // ops/s of the arithmetic the main weight type uses, all threads
-  double mm_params;  // multiply-adds per token in the matrix products
+  double mm_params;   // multiply-adds per token in the layers' matrix products
+  double out_params;  // those of the output projection, which a prompt runs for its last token only
   uint32_t type;     // the type holding most weight bytes
 } bench_result;
 
@@ -37,8 +38,8 @@ static void count_matrix(const mm_weight *w, double *params, double *bytes_by_ty
 // Multiply-adds per token and the dominant weight type, from the bound weights.
 static void describe_weights(const llmux_model *m, bench_result *r) {
   double bytes[T_COUNT] = {0};
-  r->mm_params = 0;
-  count_matrix(&m->output, &r->mm_params, bytes);
+  r->mm_params = r->out_params = 0;
+  count_matrix(&m->output, &r->out_params, bytes);
   for (int il = 0; il < m->hp.n_layer; il++) {
     const layer_weights *L = &m->layers[il];
     const mm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
@@ -108,15 +109,18 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
 
 static void report(const llmux_model *m, const bench_opts *o, const bench_result *r) {
   double wb = (double)llmux_model_weight_bytes(m), roof = wb * r->tg / r->bw * 100.0;
-  double pp_ops = r->pp * 2.0 * r->mm_params, pp_pct = pp_ops / r->peak * 100.0;
+  // The products a prompt runs: every layer's for each token, the output
+  // projection once (only the last token's logits are computed).
+  double pp_macs = o->n_prompt > 0 ? r->mm_params + r->out_params / o->n_prompt : 0;
+  double pp_ops = r->pp * 2.0 * pp_macs, pp_pct = pp_ops / r->peak * 100.0;
   const char *unit = r->type == T_F32 || r->type == T_F16 || r->type == T_BF16 ? "f32 FMA" : "int8 dot";
   if (o->json) {
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
            "\"mem_bw_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
-           "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_gops\": %.1f, \"peak_gops\": %.1f, "
-           "\"pp_peak_pct\": %.1f, \"reps\": %d}\n",
+           "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_macs_per_token\": %.0f, \"pp_gops\": %.1f, "
+           "\"peak_gops\": %.1f, \"pp_peak_pct\": %.1f, \"reps\": %d}\n",
            llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
-           o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_ops / 1e9, r->peak / 1e9, pp_pct,
+           o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, pp_pct,
            o->reps);
     return;
   }

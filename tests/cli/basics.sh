@@ -26,6 +26,24 @@ printf 'Once upon a time\nThe dog\n' | "$BIN" chat -m "$M" --temp 0 -n 16 > "$tm
 "$BIN" run -m "$M" -p x --bogus 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "bogus" "$tmp/err" && ok "unknown option" || bad "unknown option"
 "$BIN" detokenize -m "$M" 99999 2>"$tmp/err"; [ $? -ne 0 ] && grep -q "outside the vocabulary" "$tmp/err" && ok "bad token id" || bad "bad token id"
 
+# bench: JSON with the figures docs/PERFORMANCE.md quotes. A prompt runs every
+# layer's products per token and the output projection once (last token's
+# logits): stories260K's layers hold 5 x (64x64 x2 + 64x32 x2 + 64x172 x3) =
+# 226560 multiply-adds per token, its output 64x512 = 32768, so a 32-token
+# prompt does 226560 + 32768 / 32 = 227584 per token.
+if "$BIN" bench -m "$M" -p 32 -n 4 -t 1 -r 1 --json > "$tmp/bench" 2>"$tmp/err"; then
+  python3 - "$tmp/bench" <<'PY' && ok "bench --json counts the products a prompt runs" || bad "bench --json: $(cat "$tmp/bench")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["pp_macs_per_token"] == 227584, r
+assert r["pp_tps"] > 0 and r["tg_tps"] > 0 and r["peak_gops"] > 0 and r["mem_bw_gbs"] > 0, r
+assert abs(r["pp_gops"] - 2 * r["pp_tps"] * 227584 / 1e9) <= 0.051 + 1e-3 * r["pp_gops"], r
+assert abs(r["pp_peak_pct"] - 100 * r["pp_gops"] / r["peak_gops"]) <= 0.2, r
+PY
+else
+  bad "bench: $(cat "$tmp/err")"
+fi
+
 # Hostile model files: one-line error naming the problem, non-zero exit, no crash.
 printf 'GGML\3\0\0\0' > "$tmp/badmagic.gguf"
 head -c 5000 "$M" > "$tmp/truncated.gguf"
