@@ -360,6 +360,16 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   default: body(__VA_ARGS__, 8); break; \
   }
 
+// The same up to 12 rows.
+#define RUN_SWITCH12(body, ...)          \
+  switch (nc) {                          \
+  case 9: body(__VA_ARGS__, 9); break;   \
+  case 10: body(__VA_ARGS__, 10); break; \
+  case 11: body(__VA_ARGS__, 11); break; \
+  case 12: body(__VA_ARGS__, 12); break; \
+  default: RUN_SWITCH(body, __VA_ARGS__) \
+  }
+
 #define TYPE32(name, q81, bias)                                                                              \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
@@ -776,40 +786,61 @@ AI void transpose16(__m512 r[16]) {
   }
 }
 
-AI void packF(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, uint32_t type) {
-  rows16 R;
-  rows16_init(&R, w, stride, nr);
+// The float panel holds 32 rows: per element k, the vector of rows 0-15 and
+// the vector of rows 16-31 (a tile of 16 rows or fewer repeats its rows in
+// the second half, which is never stored). Each broadcast activation element
+// then feeds two FMAs: 24 accumulators for 12 activation rows, measured 25%
+// faster than 16 rows x 8 (whose broadcasts fed one FMA each).
+#define FROWS 32
+#define FCOLS 12
+
+AI void packF16(const rows16 *R, int64_t k, __mmask16 m, uint32_t type, float *p) {
   size_t es = type == T_F32 ? 4 : 2;
+  __m512 r[16];
+  UNROLL
+  for (int i = 0; i < 16; i++) r[i] = load_fp(R->r[i] + (size_t)k * es, type, m);
+  transpose16(r);
+  UNROLL
+  for (int i = 0; i < 16; i++) _mm512_store_ps(p + FROWS * i, r[i]);
+}
+
+AI void packF(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, uint32_t type) {
+  rows16 R0, R1;
+  rows16_init(&R0, w, stride, nr);
+  if (nr > 16) rows16_init(&R1, (const uint8_t *)w + 16 * stride, stride, nr - 16);
+  else R1 = R0;
   float *p = panel;
-  for (int64_t k = k0; k < k0 + kn; k += 16, p += 256) {
+  for (int64_t k = k0; k < k0 + kn; k += 16, p += 16 * FROWS) {
     int64_t left = k0 + kn - k;
     __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-    __m512 r[16];
-    UNROLL
-    for (int i = 0; i < 16; i++) r[i] = load_fp(R.r[i] + (size_t)k * es, type, m);
-    transpose16(r);
-    UNROLL
-    for (int i = 0; i < 16; i++) _mm512_store_ps(p + 16 * i, r[i]);
+    packF16(&R0, k, m, type, p);
+    packF16(&R1, k, m, type, p + 16);
   }
 }
 
 // Activations come as floats (F16 / BF16 ones already rounded through their type).
 AI void runF_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, float *y,
                int64_t ldy, int accum, const int nc) {
-  const float *x[NC];
+  const float *x = (const float *)a + k0;
+  const size_t xs = a_stride / sizeof(float);
+  __m512 lo[FCOLS], hi[FCOLS];
   UNROLL
-  for (int c = 0; c < nc; c++) x[c] = (const float *)act_row(a, a_stride, c) + k0;
-  __m512 acc[NC];
-  UNROLL
-  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; c++) lo[c] = hi[c] = _mm512_setzero_ps();
   const float *p = panel;
-  for (int64_t k = 0; k < kn; k++, p += 16) {
-    __m512 wv = _mm512_load_ps(p);
+  for (int64_t k = 0; k < kn; k++, p += FROWS) {
+    __m512 w0 = _mm512_load_ps(p), w1 = _mm512_load_ps(p + 16);
     UNROLL
-    for (int c = 0; c < nc; c++) acc[c] = fmadd_b(acc[c], wv, x[c] + k);
+    for (int c = 0; c < nc; c++) {
+      __m512 v = _mm512_set1_ps(x[c * xs + k]);
+      lo[c] = _mm512_fmadd_ps(w0, v, lo[c]);
+      hi[c] = _mm512_fmadd_ps(w1, v, hi[c]);
+    }
   }
   UNROLL
-  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
+  for (int c = 0; c < nc; c++) {
+    store16(y + c * ldy, lo[c], nr, accum);
+    if (nr > 16) store16(y + c * ldy + 16, hi[c], nr - 16, accum);
+  }
 }
 
 // Small batches without packing: each weight row streams once, in order (one
@@ -863,15 +894,16 @@ AI void gemvF_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
     (void)w_stride, (void)aux, (void)aux_stride;                                                             \
-    RUN_SWITCH(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                              \
+    RUN_SWITCH12(runF_n, w, nr, k0, kn, a, a_stride, y, ldy, acc)                                            \
   }                                                                                                          \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     (void)aux, (void)aux_stride;                                                                             \
     RUN_SWITCH(gemvF_n, n, w, stride, nr, a, a_stride, y, ldy, tid)                                          \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KCF, .act_f32 = 1,                   \
-                                         .panel_bytes = (size_t)KCF * 64, .pack = pack_##name, .run = run_##name, \
+  static const quant_gemm gemm_##name = {.rows = FROWS, .cols = FCOLS, .kc = KCF, .act_f32 = 1,            \
+                                         .panel_bytes = (size_t)KCF * FROWS * 4, .pack = pack_##name,       \
+                                         .run = run_##name,                                                 \
                                          .gemv = gemv_##name, .gemv_cols = NC};
 TYPEF(f32, T_F32)
 TYPEF(f16, T_F16)
