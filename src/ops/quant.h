@@ -129,7 +129,7 @@ typedef struct {
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)
   gemv_fn gemv;        // NULL: small batches go through vec_dot
-  int gemv_cols;       // largest batch for gemv (<= cols); larger ones are packed
+  int gemv_cols;       // largest batch for one gemv pass; larger batches are packed
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

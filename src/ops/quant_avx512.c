@@ -26,7 +26,7 @@
 // memory (GCC at -O2 does not unroll them by itself).
 #define UNROLL _Pragma("GCC unroll 16")
 #define NC 8      // activation rows per run call
-#define KC 2048   // elements per K-chunk of an integer panel
+#define KC 1024   // elements per K-chunk of an integer panel
 #define KCF 512   // elements per K-chunk of a float panel
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -310,41 +310,78 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
   }
 }
 
-// Panel of 32-element blocks: per block W[8], D, M (10 vectors).
-#define P32_VECS 10
+// Panel of 32-element blocks for 32 rows: per block the two halves' W[8],
+// then their D and M (20 vectors; a tile of 16 rows or fewer repeats its
+// rows in the second half, which is never stored). Each activation word,
+// broadcast once, feeds both halves: 12 independent sums for 6 activation
+// rows, measured 10% faster than 16 rows x 8 (one vpdpbusd per broadcast).
+#define QROWS 32
+#define QCOLS 6
+#define P32_VECS 20
 
 AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack) {
-  rows16 R;
-  rows16_init(&R, w, stride, nr);
+  rows16 R[2];
+  rows16_init(&R[0], w, stride, nr);
+  if (nr > 16) rows16_init(&R[1], (const uint8_t *)w + 16 * stride, stride, nr - 16);
+  else R[1] = R[0];
   __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
-    __m512i W[8];
-    __m512 D, M;
-    unpack(&R, b, W, &D, &M);
     UNROLL
-    for (int k = 0; k < 8; k++) _mm512_store_si512(p + k, W[k]);
-    _mm512_store_ps(p + 8, D);
-    _mm512_store_ps(p + 9, M);
+    for (int h = 0; h < 2; h++) {
+      __m512i W[8];
+      __m512 D, M;
+      unpack(&R[h], b, W, &D, &M);
+      UNROLL
+      for (int k = 0; k < 8; k++) _mm512_store_si512(p + 8 * h + k, W[k]);
+      _mm512_store_ps(p + 16 + h, D);
+      _mm512_store_ps(p + 18 + h, M);
+    }
+  }
+}
+
+// The int32 sums of one panel block (both halves) with nc activation blocks.
+AI void sums32(const __m512i *p, const void *a, size_t a_stride, const act_aux *aux, size_t aux_stride, int64_t b,
+               int q81, __m512i s[2][QCOLS], const int nc) {
+  UNROLL
+  for (int c = 0; c < nc; c++)
+    s[0][c] = s[1][c] = q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(aux_row(aux, aux_stride, c)[b].corr);
+  UNROLL
+  for (int k = 0; k < 8; k++) {
+    __m512i w0 = _mm512_load_si512(p + k), w1 = _mm512_load_si512(p + 8 + k);
+    UNROLL
+    for (int c = 0; c < nc; c++) {
+      __m512i x = bcast32(act_qs(act_row(a, a_stride, c), b, q81) + 4 * k);
+      s[0][c] = _mm512_dpbusd_epi32(s[0][c], w0, x);
+      s[1][c] = _mm512_dpbusd_epi32(s[1][c], w1, x);
+    }
   }
 }
 
 AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, size_t a_stride, const act_aux *aux,
                 size_t aux_stride, float *y, int64_t ldy, int accum, int q81, const int nc) {
-  __m512 acc[NC];
+  __m512 acc[2][QCOLS];
   UNROLL
-  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; c++) acc[0][c] = acc[1][c] = _mm512_setzero_ps();
   const __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
-    __m512i W[8];
+    __m512i s[2][QCOLS];
+    sums32(p, a, a_stride, aux, aux_stride, b, q81, s, nc);
     UNROLL
-    for (int k = 0; k < 8; k++) W[k] = _mm512_load_si512(p + k);
-    __m512 D = _mm512_load_ps(p + 8), M = _mm512_load_ps(p + 9);
-    UNROLL
-    for (int c = 0; c < nc; c++)
-      acc[c] = block32(acc[c], W, D, M, act_qs(act_row(a, a_stride, c), b, q81), aux_row(aux, aux_stride, c) + b, q81);
+    for (int h = 0; h < 2; h++) {
+      __m512 D = _mm512_load_ps(p + 16 + h), M = _mm512_load_ps(p + 18 + h);
+      UNROLL
+      for (int c = 0; c < nc; c++) {
+        const act_aux *x = aux_row(aux, aux_stride, c) + b;
+        acc[h][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][c]), _mm512_mul_ps(D, _mm512_set1_ps(x->d)), acc[h][c]);
+        if (q81) acc[h][c] = _mm512_fmadd_ps(M, _mm512_set1_ps(x->s), acc[h][c]);
+      }
+    }
   }
   UNROLL
-  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
+  for (int c = 0; c < nc; c++) {
+    store16(y + c * ldy, acc[0][c], nr, accum);
+    if (nr > 16) store16(y + c * ldy + 16, acc[1][c], nr - 16, accum);
+  }
 }
 
 // Specializes a run body for each activation-row count 1..NC (registers, not memory).
@@ -358,6 +395,17 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   case 6: body(__VA_ARGS__, 6); break; \
   case 7: body(__VA_ARGS__, 7); break; \
   default: body(__VA_ARGS__, 8); break; \
+  }
+
+// The same up to 6 rows.
+#define RUN_SWITCH6(body, ...)         \
+  switch (nc) {                        \
+  case 1: body(__VA_ARGS__, 1); break; \
+  case 2: body(__VA_ARGS__, 2); break; \
+  case 3: body(__VA_ARGS__, 3); break; \
+  case 4: body(__VA_ARGS__, 4); break; \
+  case 5: body(__VA_ARGS__, 5); break; \
+  default: body(__VA_ARGS__, 6); break; \
   }
 
 // The same up to 12 rows.
@@ -383,9 +431,9 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
     (void)w_stride;                                                                                          \
-    RUN_SWITCH(run32_n, w, nr, k0, kn, a, a_stride, aux, aux_stride, y, ldy, acc, q81)                       \
+    RUN_SWITCH6(run32_n, w, nr, k0, kn, a, a_stride, aux, aux_stride, y, ldy, acc, q81)                      \
   }                                                                                                          \
-  static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KC, .aux_bias = q81 ? -1 : bias,     \
+  static const quant_gemm gemm_##name = {.rows = QROWS, .cols = QCOLS, .kc = KC, .aux_bias = q81 ? -1 : bias, \
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
 TYPE32(q4_0, 0, 8)
