@@ -163,9 +163,8 @@ static void attention_block(llmux_context *c, const fwd_batch *b, int il) {
   if (L->wqkv.data) {
     mm(c, &L->wqkv, c->xn, E, n, c->qkv, qd + kd + vd);
   } else {
-    mm(c, &L->wq, c->xn, E, n, c->q, qd);
-    mm(c, &L->wk, c->xn, E, n, c->k, kd);
-    mm(c, &L->wv, c->xn, E, n, c->v, vd);
+    const mm_out qkv[] = {{&L->wq, c->q, qd}, {&L->wk, c->k, kd}, {&L->wv, c->v, vd}};
+    matmul_many(c->pool, qkv, 3, c->xn, E, n, c->mm_scratch);
   }
   for_items(c, b, il, n, qkv_item);
   for_items(c, b, il, c->n_attn_blk * hp->n_head_kv, attend_item);
@@ -198,8 +197,8 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
   if (L->ffn_fused) {
     mm(c, &L->ffn_up, c->xn, E, n, c->ff, ld);
   } else {
-    mm(c, &L->ffn_gate, c->xn, E, n, c->ff, ld);
-    mm(c, &L->ffn_up, c->xn, E, n, c->ff + hp->n_ff, ld);
+    const mm_out gate_up[] = {{&L->ffn_gate, c->ff, ld}, {&L->ffn_up, c->ff + hp->n_ff, ld}};
+    matmul_many(c->pool, gate_up, 2, c->xn, E, n, c->mm_scratch);
   }
   for_items(c, b, il, n, act_item);
   mm(c, &L->ffn_down, c->ff, ld, n, c->proj, E);

@@ -10,7 +10,9 @@
 //      token in generation, a few in speculative or parallel decoding) streams
 //      each weight row once through the level's gemv kernel, without packing.
 // The packed panel lives on the worker's stack (MM_PANEL_MAX bytes), so the
-// scratch does not depend on the thread count.
+// scratch does not depend on the thread count. matmul_many runs several
+// weights that read one input (Q, K and V; gate and up) as one job: one
+// quantization, one pool run and barrier, and one split of all their tiles.
 #include "ops/matmul.h"
 
 #include <assert.h>
@@ -27,6 +29,7 @@
 #define MM_TILE_ROWS 16   // rows per tile on the generic path
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 #define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
+#define MM_MAX_PARTS 4        // weights per job (Q, K, V is the most the decoder asks for)
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -48,22 +51,33 @@ size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
   return bytes + MM_ALIGN;  // room to align the caller's pointer
 }
 
+// One weight of a job: its output and the kernels chosen for it.
 typedef struct {
   const mm_weight *w;
-  const float *x;
-  int64_t ldx, n_tokens, ldy;
   float *y;
-  uint32_t vdt;
-  quantize_fn quantize;
+  int64_t ldy;
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;  // NULL: generic path
   gemv_fn gemv;            // small batches
-  const uint8_t *act;      // activation rows (x itself for F32)
+  int64_t tile;            // rows per tile
+  long tiles;
+} mm_part;
+
+// Weights that share one input and one activation format.
+typedef struct {
+  const float *x;
+  int64_t ldx, n_tokens, n_in;
+  uint32_t vdt;
+  quantize_fn quantize;
+  const uint8_t *act;  // activation rows (x itself for F32)
   size_t act_stride;
-  int act_f32;             // activations rounded through vdt, but stored as floats
-  act_aux *aux;            // per-block side data when the kernels want it
+  int act_f32;         // activations rounded through vdt, but stored as floats
+  act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
-  int aux_bias;
+  int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
+  mm_part parts[MM_MAX_PARTS];
+  int n_parts;
+  long tiles;           // of all parts
   _Atomic int arrived;  // threads done with phase 1
 } mm_job;
 
@@ -99,7 +113,7 @@ static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
 
 static void quantize_worker(void *arg, int ith, int nth) {
   const mm_job *j = arg;
-  int64_t nb = j->w->n_in / type_block_size(j->vdt);
+  int64_t nb = j->n_in / type_block_size(j->vdt);
   if (j->n_tokens >= nth) {
     long lo, hi;
     pool_split((long)j->n_tokens, ith, nth, &lo, &hi);
@@ -117,23 +131,24 @@ static void quantize_worker(void *arg, int ith, int nth) {
 
 // ---- phase 2: products ---------------------------------------------------------------------
 
-static const uint8_t *wrow(const mm_job *j, int64_t r) { return (const uint8_t *)j->w->data + (size_t)r * j->w->row_bytes; }
+static const uint8_t *wrow(const mm_part *p, int64_t r) { return (const uint8_t *)p->w->data + (size_t)r * p->w->row_bytes; }
 static const uint8_t *arow(const mm_job *j, int64_t t) { return j->act + (size_t)t * j->act_stride; }
+static const act_aux *aux_at(const mm_job *j, int64_t t) {
+  return j->aux ? (const act_aux *)((const uint8_t *)j->aux + (size_t)t * j->aux_stride) : NULL;
+}
 
 // Rows [r0, r1) against every activation row, row by row (weights streamed once).
-static void rows_plain(const mm_job *j, int64_t r0, int64_t r1) {
-  int64_t n = j->w->n_in;
+static void rows_plain(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++)
-    for (int64_t t = 0; t < j->n_tokens; t++) j->vec_dot(n, &j->y[t * j->ldy + r], wrow(j, r), arow(j, t));
+    for (int64_t t = 0; t < j->n_tokens; t++) p->vec_dot(j->n_in, &p->y[t * p->ldy + r], wrow(p, r), arow(j, t));
 }
 
 // Generic tiles: each tile of rows meets every activation row while it is in cache.
-static void rows_tiled(const mm_job *j, int64_t r0, int64_t r1) {
-  int64_t n = j->w->n_in;
+static void rows_tiled(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
   for (int64_t rt = r0; rt < r1; rt += MM_TILE_ROWS) {
     int64_t re = rt + MM_TILE_ROWS < r1 ? rt + MM_TILE_ROWS : r1;
     for (int64_t t = 0; t < j->n_tokens; t++)
-      for (int64_t r = rt; r < re; r++) j->vec_dot(n, &j->y[t * j->ldy + r], wrow(j, r), arow(j, t));
+      for (int64_t r = rt; r < re; r++) p->vec_dot(j->n_in, &p->y[t * p->ldy + r], wrow(p, r), arow(j, t));
   }
 }
 
@@ -141,49 +156,59 @@ static void rows_tiled(const mm_job *j, int64_t r0, int64_t r1) {
 // K-chunks outside tiles: a chunk's slice of the activations (a few hundred
 // KiB to 1 MiB for 512 tokens) then stays in L2 across the tiles, where whole
 // rows (up to 10 MiB of floats for a 4864-wide input) came from L3 per tile.
-static void rows_gemm(const mm_job *j, int64_t r0, int64_t r1) {
-  const quant_gemm *g = j->gemm;
+static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
+  const quant_gemm *g = p->gemm;
   _Alignas(64) uint8_t panel[MM_PANEL_MAX];
   assert(g->panel_bytes <= sizeof panel);
-  int64_t n = j->w->n_in, kc = g->kc > 0 ? g->kc : n;
+  int64_t n = j->n_in, kc = g->kc > 0 ? g->kc : n;
   for (int64_t k0 = 0; k0 < n; k0 += kc) {
     int64_t kn = n - k0 < kc ? n - k0 : kc;
     for (int64_t rt = r0; rt < r1; rt += g->rows) {
       int nr = (int)(r1 - rt < g->rows ? r1 - rt : g->rows);
-      const void *w = wrow(j, rt);
+      const void *w = wrow(p, rt);
       if (g->pack) {
-        g->pack(w, j->w->row_bytes, nr, k0, kn, panel);
+        g->pack(w, p->w->row_bytes, nr, k0, kn, panel);
         w = panel;
       }
       for (int64_t t = 0; t < j->n_tokens; t += g->cols) {
         int nc = (int)(j->n_tokens - t < g->cols ? j->n_tokens - t : g->cols);
-        const act_aux *aux = j->aux ? (const act_aux *)((const uint8_t *)j->aux + (size_t)t * j->aux_stride) : NULL;
-        g->run(w, j->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux, j->aux_stride, nc,
-               &j->y[t * j->ldy + rt], j->ldy, k0 > 0);
+        g->run(w, p->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux_at(j, t), j->aux_stride, nc,
+               &p->y[t * p->ldy + rt], p->ldy, k0 > 0);
       }
     }
   }
 }
 
+// Small batches: each weight row streams once per gemv width.
+static void rows_gemv(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
+  int cols = p->gemm->gemv_cols;
+  for (int64_t t = 0; t < j->n_tokens; t += cols) {
+    int nc = (int)(j->n_tokens - t < cols ? j->n_tokens - t : cols);
+    p->gemv(j->n_in, wrow(p, r0), p->w->row_bytes, r1 - r0, arow(j, t), j->act_stride, aux_at(j, t), j->aux_stride,
+            nc, &p->y[t * p->ldy + r0], p->ldy);
+  }
+}
+
+static void rows_part(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
+  if (p->gemv) rows_gemv(j, p, r0, r1);
+  else if (p->gemm) rows_gemm(j, p, r0, r1);
+  else if (j->n_tokens == 1) rows_plain(j, p, r0, r1);
+  else rows_tiled(j, p, r0, r1);
+}
+
+// The tiles of all parts, in order, split across threads in one range each:
+// small outputs (K and V, 128 rows) share threads with the large one beside them.
 static void product_worker(void *arg, int ith, int nth) {
   const mm_job *j = arg;
-  int64_t tile = j->gemm ? j->gemm->rows : MM_TILE_ROWS;
-  if (j->gemv) tile = MM_TILE_ROWS;
-  long tiles = (long)((j->w->n_out + tile - 1) / tile), lo, hi;
-  pool_split(tiles, ith, nth, &lo, &hi);
-  int64_t r0 = lo * tile, r1 = hi * tile < j->w->n_out ? hi * tile : j->w->n_out;
-  if (r0 >= r1) return;
-  if (j->gemv) {
-    int cols = j->gemm->gemv_cols;
-    for (int64_t t = 0; t < j->n_tokens; t += cols) {
-      int nc = (int)(j->n_tokens - t < cols ? j->n_tokens - t : cols);
-      const act_aux *aux = j->aux ? (const act_aux *)((const uint8_t *)j->aux + (size_t)t * j->aux_stride) : NULL;
-      j->gemv(j->w->n_in, wrow(j, r0), j->w->row_bytes, r1 - r0, arow(j, t), j->act_stride, aux, j->aux_stride, nc,
-              &j->y[t * j->ldy + r0], j->ldy);
-    }
-  } else if (j->gemm) rows_gemm(j, r0, r1);
-  else if (j->n_tokens == 1) rows_plain(j, r0, r1);
-  else rows_tiled(j, r0, r1);
+  long lo, hi, base = 0;
+  pool_split(j->tiles, ith, nth, &lo, &hi);
+  for (int i = 0; i < j->n_parts && base < hi; base += j->parts[i++].tiles) {
+    const mm_part *p = &j->parts[i];
+    long a = lo > base ? lo - base : 0, b = hi - base < p->tiles ? hi - base : p->tiles;
+    if (a >= b) continue;
+    int64_t r0 = a * p->tile, r1 = b * p->tile < p->w->n_out ? b * p->tile : p->w->n_out;
+    rows_part(j, p, r0, r1);
+  }
 }
 
 static inline void spin_pause(void) {
@@ -216,37 +241,82 @@ static void matmul_worker(void *arg, int ith, int nth) {
   product_worker(j, ith, nth);
 }
 
-void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
-            void *scratch) {
-  if (n_tokens <= 0 || w->n_out <= 0) return;
-  mm_job j = {.w = w, .x = x, .ldx = ldx, .n_tokens = n_tokens, .ldy = ldy, .y = y};
-  j.vdt = quant_vec_dot_type(w->type);
-  j.vec_dot = quant_vec_dot(w->type);
-  assert(j.vec_dot && w->n_in % type_block_size(w->type) == 0);
+// Chooses the kernels for one weight and a batch of n_tokens.
+static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
+  const mm_weight *w = o->w;
+  *pt = (mm_part){.w = w, .y = o->y, .ldy = o->ldy, .vec_dot = quant_vec_dot(w->type)};
+  assert(pt->vec_dot && w->n_in % type_block_size(w->type) == 0);
   const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
   if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
   // Small batches (parallel decoding) stream the weight rows once per gemv
   // width: measured faster than packing up to a few widths.
   if (g && g->gemv && n_tokens <= (int64_t)g->gemv_cols * MM_GEMV_PASSES) {
-    j.gemv = g->gemv;
-    j.gemm = g;
-  }
-  else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) j.gemm = g;
-  if (j.vdt == T_F32) {
-    j.act = (const uint8_t *)x;
-    j.act_stride = (size_t)ldx * sizeof(float);
+    pt->gemv = g->gemv;
+    pt->gemm = g;
+  } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) pt->gemm = g;
+  pt->tile = pt->gemm && !pt->gemv ? pt->gemm->rows : MM_TILE_ROWS;
+  pt->tiles = (long)((w->n_out + pt->tile - 1) / pt->tile);
+}
+
+// The activation format a part's kernels read: vec-dot type, floats or
+// not, and which side data (aux_bias as in mm_job).
+static void act_format(const mm_part *pt, uint32_t *vdt, int *as_f32, int *aux_bias) {
+  *vdt = quant_vec_dot_type(pt->w->type);
+  const quant_gemm *g = pt->gemm;
+  *as_f32 = g && g->act_f32;
+  *aux_bias = g && g->aux_bias != 0 && needs_aux(*vdt) ? g->aux_bias : 0;
+}
+
+static bool same_format(const mm_part *a, const mm_part *b) {
+  uint32_t va, vb;
+  int fa, fb, xa, xb;
+  act_format(a, &va, &fa, &xa);
+  act_format(b, &vb, &fb, &xb);
+  return a->w->n_in == b->w->n_in && va == vb && fa == fb && xa == xb;
+}
+
+// Quantizes the input once for the job's parts, then runs their products.
+static void run_job(pool *p, mm_job *j, void *scratch) {
+  int as_f32, aux_bias;
+  act_format(&j->parts[0], &j->vdt, &as_f32, &aux_bias);
+  j->tiles = 0;
+  for (int i = 0; i < j->n_parts; i++) j->tiles += j->parts[i].tiles;
+  if (j->vdt == T_F32) {
+    j->act = (const uint8_t *)j->x;
+    j->act_stride = (size_t)j->ldx * sizeof(float);
   } else {
     uint8_t *s = (uint8_t *)round_up((size_t)scratch, MM_ALIGN);
-    j.act = s;
-    j.act_stride = act_stride(j.vdt, w->n_in);
-    j.quantize = quant_quantize_act(j.vdt);
-    j.act_f32 = (j.gemm || j.gemv) && g->act_f32;
-    if ((j.gemm || j.gemv) && g->aux_bias != 0 && needs_aux(j.vdt)) {
-      j.aux = (act_aux *)(s + j.act_stride * (size_t)n_tokens);
-      j.aux_stride = aux_stride(w->n_in);
-      j.aux_bias = g->aux_bias > 0 ? g->aux_bias : 0;
+    j->act = s;
+    j->act_stride = act_stride(j->vdt, j->n_in);
+    j->quantize = quant_quantize_act(j->vdt);
+    j->act_f32 = as_f32;
+    if (aux_bias != 0) {
+      j->aux = (act_aux *)(s + j->act_stride * (size_t)j->n_tokens);
+      j->aux_stride = aux_stride(j->n_in);
+      j->aux_bias = aux_bias > 0 ? aux_bias : 0;
     }
   }
-  atomic_init(&j.arrived, 0);
-  pool_run(p, matmul_worker, &j);
+  atomic_init(&j->arrived, 0);
+  pool_run(p, matmul_worker, j);
+}
+
+void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
+                 void *scratch) {
+  if (n_tokens <= 0) return;
+  for (int i = 0; i < n_outs;) {
+    mm_job j = {.x = x, .ldx = ldx, .n_tokens = n_tokens, .n_in = outs[i].w->n_in};
+    for (; i < n_outs && j.n_parts < MM_MAX_PARTS; i++) {
+      if (outs[i].w->n_out <= 0) continue;
+      plan_part(&j.parts[j.n_parts], &outs[i], n_tokens);
+      if (j.n_parts > 0 && !same_format(&j.parts[0], &j.parts[j.n_parts])) break;
+      j.n_parts++;
+    }
+    if (j.n_parts > 0) run_job(p, &j, scratch);
+  }
+}
+
+void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
+            void *scratch) {
+  mm_out o = {w, y, ldy};
+  matmul_many(p, &o, 1, x, ldx, n_tokens, scratch);
 }

@@ -26,4 +26,17 @@ size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens);
 void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,
             void *scratch);
 
+// One output of matmul_many: y[t * ldy + o] = (w x)[t][o].
+typedef struct {
+  const mm_weight *w;
+  float *y;
+  int64_t ldy;
+} mm_out;
+// The products of several weights with the same input x (same n_in), as
+// matmul each but with the input quantized once and all the rows split across
+// threads in one pool run, where their activation formats agree (otherwise
+// in turn). The scratch is the largest any of the weights needs.
+void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
+                 void *scratch);
+
 #endif

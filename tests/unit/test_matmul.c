@@ -1,7 +1,8 @@
 // Tests matmul for every weight type against a naive float loop over the
 // dequantized weights and the (quantized, then dequantized) activations, for
 // several batch sizes, odd row counts, strided x and y, 1 to 3 threads, and
-// every SIMD level of this CPU.
+// every SIMD level of this CPU; and matmul_many, whose outputs must be the
+// bits matmul gives each weight alone.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,54 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
   free(src);
 }
 
+// matmul_many over weights sharing one input: Q4_0 twice (one job, rows of
+// both split across threads), then Q8_0 (another activation format: a job of
+// its own), then Q4_1 and F16. Each output must equal matmul's for that
+// weight alone, bit for bit, and nothing past n_out may be written.
+static void test_many(pool **pools) {
+  static const uint32_t types[] = {T_Q4_0, T_Q4_0, T_Q8_0, T_Q4_1, T_F16};
+  static const int64_t n_outs[] = {37, 19, 40, 5, 33};
+  enum { NW = 5, N_IN = 2336 };
+  mm_weight mw[NW];
+  for (int i = 0; i < NW; i++) {
+    size_t rb = type_row_bytes(types[i], N_IN);
+    uint8_t *w = malloc(rb * (size_t)n_outs[i]);
+    float *src = malloc(N_IN * sizeof *src);
+    for (int64_t o = 0; o < n_outs[i]; o++) make_row(types[i], N_IN, 0, w + (size_t)o * rb, src);
+    free(src);
+    mw[i] = (mm_weight){.type = types[i], .n_in = N_IN, .n_out = n_outs[i], .data = w, .row_bytes = rb};
+  }
+  size_t sb = 0;
+  static const int64_t batches[] = {1, 5, 40, 64};
+  for (int i = 0; i < NW; i++) {
+    size_t b = matmul_scratch_bytes(types[i], N_IN, 64);
+    if (b > sb) sb = b;
+  }
+  uint8_t *scratch = malloc(sb);
+  for (size_t bi = 0; bi < 4; bi++) {
+    int64_t nt = batches[bi], ldy = 48;
+    float *x = malloc((size_t)(N_IN * nt) * sizeof *x);
+    for (int64_t i = 0; i < N_IN * nt; i++) x[i] = rnd_normal();
+    float *want = malloc((size_t)(NW * ldy * nt) * sizeof *want), *got = malloc((size_t)(NW * ldy * nt) * sizeof *got);
+    mm_out outs[NW];
+    for (int i = 0; i < NW; i++) {
+      outs[i] = (mm_out){&mw[i], got + (size_t)i * ldy * nt, ldy};
+      for (int64_t k = 0; k < ldy * nt; k++) want[(size_t)i * ldy * nt + k] = got[(size_t)i * ldy * nt + k] = NAN;
+      matmul(pools[0], &mw[i], x, N_IN, nt, want + (size_t)i * ldy * nt, ldy, scratch);
+    }
+    for (int th = 0; th < 3; th++) {
+      matmul_many(pools[th], outs, NW, x, N_IN, nt, scratch);
+      CHECK_MSG(memcmp(want, got, (size_t)(NW * ldy * nt) * sizeof *got) == 0,
+                "matmul_many differs from matmul, batch %lld, threads %d", (long long)nt, th + 1);
+    }
+    free(x);
+    free(want);
+    free(got);
+  }
+  free(scratch);
+  for (int i = 0; i < NW; i++) free((void *)mw[i].data);
+}
+
 int main(void) {
   pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
   CHECK(pools[0] && pools[1] && pools[2]);
@@ -185,6 +234,7 @@ int main(void) {
       check_shape(&c, pools, 0);
     }
   }
+  test_many(pools);
   for (int i = 0; i < 3; i++) pool_free(pools[i]);
   return tu_finish();
 }
