@@ -30,8 +30,10 @@ done
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| model | threads | mem bw GB/s | pp512 tok/s | tg128 tok/s | tg % of roofline |")
-print("|---|---|---|---|---|---|")
+print("| model | threads | mem bw GB/s | pp512 tok/s | pp % of peak (GOP/s) | tg128 tok/s | tg % of roofline |")
+print("|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['model']} | {r['threads']} | {r['mem_bw_gbs']:.1f} | {r['pp_tps']:.1f} | {r['tg_tps']:.1f} | {r['tg_roofline_pct']:.0f}% |")
+    pp = f"{r['pp_peak_pct']:.0f}% ({r['pp_gops']:.0f} of {r['peak_gops']:.0f})"
+    print(f"| {r['model']} | {r['threads']} | {r['mem_bw_gbs']:.1f} | {r['pp_tps']:.0f} | {pp} | {r['tg_tps']:.1f} |"
+          f" {r['tg_roofline_pct']:.0f}% |")
 PY
