@@ -57,6 +57,14 @@ AI __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p
 AI __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 AI __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 
+// y[0..n) as a vector (zero past n), or zero when acc is 0: a kernel that
+// continues a row's sum from an earlier K-chunk starts from it, so that the
+// sum runs in one order whatever the chunking (and as the gemv kernels run it).
+AI __m512 load16(const float *y, int64_t n, int acc) {
+  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+  return acc ? _mm512_maskz_loadu_ps(m, y) : _mm512_setzero_ps();
+}
+
 AI void store16(float *y, __m512 v, int64_t n, int acc) {
   __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
   if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y));
@@ -361,7 +369,10 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                 size_t aux_stride, float *y, int64_t ldy, int accum, int q81, const int nc) {
   __m512 acc[2][QCOLS];
   UNROLL
-  for (int c = 0; c < nc; c++) acc[0][c] = acc[1][c] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; c++) {
+    acc[0][c] = load16(y + c * ldy, nr, accum);
+    acc[1][c] = load16(y + c * ldy + 16, nr - 16, accum && nr > 16);
+  }
   const __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
     __m512i s[2][QCOLS];
@@ -379,8 +390,8 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   }
   UNROLL
   for (int c = 0; c < nc; c++) {
-    store16(y + c * ldy, acc[0][c], nr, accum);
-    if (nr > 16) store16(y + c * ldy + 16, acc[1][c], nr - 16, accum);
+    store16(y + c * ldy, acc[0][c], nr, 0);
+    if (nr > 16) store16(y + c * ldy + 16, acc[1][c], nr - 16, 0);
   }
 }
 
@@ -643,10 +654,16 @@ AI __m512i kmins(const __m512i CM[8], const block_q8_K *y) {
   return m;
 }
 
-AI __m512 kfinish(__m512 acc, __m512 D, __m512 DM, __m512i isum, __m512i msum, float yd) {
-  __m512 f = _mm512_fmsub_ps(D, _mm512_cvtepi32_ps(isum), _mm512_mul_ps(DM, _mm512_cvtepi32_ps(msum)));
-  return _mm512_fmadd_ps(f, _mm512_set1_ps(yd), acc);
+// A super-block's end: f (the scaled sub-block sums) less DM x the mins, times
+// the activations' d, into acc.
+AI __m512 kfinish(__m512 acc, __m512 DM, __m512 f, __m512i msum, float yd) {
+  return _mm512_fmadd_ps(_mm512_fnmadd_ps(DM, _mm512_cvtepi32_ps(msum), f), _mm512_set1_ps(yd), acc);
 }
+
+// The order in which the kernels add the scaled sums of the 16 sub-blocks of
+// a super-block where each has its own scale: the order the gemv kernel's
+// groups produce them (group_q2_K, _q3_K, _q6_K), so gemv and the panels agree to the bit.
+static const int kgroup_order[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
 
 #define FOR_GROUPS(X) X(0) X(1) X(2) X(3)
 
@@ -665,26 +682,29 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
       size_t off = (size_t)b * bytes;
       khead H;
       head(&R, off, &H);
-      __m512i isum[NC];
+      __m512 f[NC];
       UNROLL
-      for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+      for (int c = 0; c < nc; c++) f[c] = _mm512_setzero_ps();
 #define GROUP(g)                                                                                     \
   {                                                                                                  \
     __m512i W[16];                                                                                   \
     int J[4];                                                                                        \
     group(&R, off, &H, g, W, J);                                                                     \
+    __m512 dsc[4];                                                                                   \
+    UNROLL                                                                                           \
+    for (int q = 0; q < 4; q++) dsc[q] = _mm512_mul_ps(_mm512_cvtepi32_ps(H.SC[J[q]]), H.D);         \
     UNROLL                                                                                           \
     for (int c = 0; c < nc; c++) {                                                                   \
       const int8_t *qs = ((const block_q8_K *)act_row(a, a_stride, c))[b].qs;                        \
       if (sub32) { /* sub-blocks 4g, 4g+1 and 4g+2, 4g+3 share a scale */                          \
         __m512i s0 = _mm512_add_epi32(dot4(W, qs + 16 * J[0]), dot4(W + 4, qs + 16 * J[1]));        \
         __m512i s1 = _mm512_add_epi32(dot4(W + 8, qs + 16 * J[2]), dot4(W + 12, qs + 16 * J[3]));   \
-        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(s0, H.SC[J[0]]));                    \
-        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(s1, H.SC[J[2]]));                    \
+        f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), dsc[0], f[c]);                               \
+        f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), dsc[2], f[c]);                               \
       } else {                                                                                       \
         UNROLL                                                                                       \
         for (int q = 0; q < 4; q++)                                                                  \
-          isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(dot4(W + 4 * q, qs + 16 * J[q]), H.SC[J[q]])); \
+          f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot4(W + 4 * q, qs + 16 * J[q])), dsc[q], f[c]); \
       }                                                                                              \
     }                                                                                                \
   }
@@ -693,7 +713,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
       UNROLL
       for (int c = 0; c < nc; c++) {
         const block_q8_K *x = (const block_q8_K *)act_row(a, a_stride, c) + b;
-        acc[c] = kfinish(acc[c], H.D, H.DM, isum[c], kmins(H.CM, x), x->d);
+        acc[c] = kfinish(acc[c], H.DM, f[c], kmins(H.CM, x), x->d);
       }
     }
     UNROLL
@@ -744,14 +764,15 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
                int accum, int sub32, const int nc) {
   __m512 acc[NC];
   UNROLL
-  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  for (int c = 0; c < nc; c++) acc[c] = load16(y + c * ldy, nr, accum);
   const __m512i *p = panel;
   const int step = sub32 ? 2 : 1;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK_VECS) {
     __m512 f[NC];
     UNROLL
     for (int c = 0; c < nc; c++) f[c] = _mm512_setzero_ps();
-    for (int j = 0; j < 16; j += step) {
+    for (int i = 0; i < 16; i += step) {
+      const int j = sub32 ? i : kgroup_order[i];
       __m512i W[8];
       UNROLL
       for (int k = 0; k < 4 * step; k++) W[k] = _mm512_load_si512(p + 4 * j + k);
@@ -769,12 +790,11 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
     UNROLL
     for (int c = 0; c < nc; c++) {
       const block_q8_K *x = (const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride) + b;
-      __m512 m = _mm512_cvtepi32_ps(kmins((const __m512i *)(p + 80), x));
-      acc[c] = _mm512_fmadd_ps(_mm512_fnmadd_ps(DM, m, f[c]), _mm512_set1_ps(x->d), acc[c]);
+      acc[c] = kfinish(acc[c], DM, f[c], kmins((const __m512i *)(p + 80), x), x->d);
     }
   }
   UNROLL
-  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, accum);
+  for (int c = 0; c < nc; c++) store16(y + c * ldy, acc[c], nr, 0);
 }
 
 #define TYPEK(name, sub32)                                                                                   \
