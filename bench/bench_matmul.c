@@ -44,6 +44,11 @@ int main(int argc, char **argv) {
   int64_t n_out = atoll(argv[2]), n_in = atoll(argv[3]), nt = atoll(argv[4]);
   int threads = atoi(argv[5]);
   double seconds = argc > 6 ? atof(argv[6]) : 1.0;
+  if (n_out < 1 || nt < 1 || threads < 1 || n_in < 1 || n_in % type_block_size(type) != 0) {
+    fprintf(stderr, "N_OUT, N_TOKENS and THREADS must be positive and N_IN a multiple of %s's block of %lld\n",
+            type_name(type), (long long)type_block_size(type));
+    return 2;
+  }
   size_t rb = type_row_bytes(type, n_in), mat = rb * (size_t)n_out;
   int copies = nt == 1 && !getenv("BENCH_HOT") ? (int)((256u << 20) / mat) + 1 : 1;
   uint8_t *w = aligned_alloc(64, (mat * (size_t)copies + 63) / 64 * 64);

@@ -10,9 +10,13 @@
 // vector: no horizontal sums anywhere. Weights stored with an offset (Q4_0's
 // q - 8, Q8_0's signed bytes, Q6_K's q - 32 ...) are used unsigned and the
 // offset comes back through activation sums (act_aux.corr, Q8_K bsums).
-//   gemv: one activation row; the unpacked vectors feed the products directly.
-//   pack/run: prompt batches; a tile of 16 rows is unpacked once per K-chunk
-//   into a panel, which then meets up to 8 activation rows per call.
+//   gemv: up to 8 activation rows; the unpacked vectors feed the products directly.
+//   pack/run: prompt batches; a tile is unpacked once per K-chunk into a
+//   panel, which then meets a few activation rows per call: 32 rows (two
+//   halves of 16) x 6 activation rows for the 32-element types, 32 x 12 for
+//   the float types, 16 x 8 for the K-quants. The panels add each row's
+//   terms in the order gemv does, so a row's result is the same bits in
+//   any batch (see load16).
 // The per-row vec_dot kernels (for callers other than matmul) use 512-bit
 // vectors over consecutive blocks.
 #include <immintrin.h>
@@ -40,16 +44,11 @@ AI __m512i bcast32(const void *p) {
 }
 
 // acc + dot of the unsigned bytes of w with the 4 signed bytes at p broadcast,
-// and acc + w * (the float at p): with the broadcast folded into the
-// instruction as a memory operand, which compilers do not emit for these
-// (they issue a separate broadcast; this measured up to 10% faster).
+// with the broadcast folded into the instruction as a memory operand, which
+// compilers do not emit for this (they issue a separate broadcast; this
+// measured up to 10% faster where each broadcast feeds one product).
 AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
   __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)p));
-  return acc;
-}
-
-AI __m512 fmadd_b(__m512 acc, __m512 w, const float *p) {
-  __asm__("vfmadd231ps %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*p));
   return acc;
 }
 
@@ -61,8 +60,9 @@ AI __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 // continues a row's sum from an earlier K-chunk starts from it, so that the
 // sum runs in one order whatever the chunking (and as the gemv kernels run it).
 AI __m512 load16(const float *y, int64_t n, int acc) {
+  if (!acc || n <= 0) return _mm512_setzero_ps();
   __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-  return acc ? _mm512_maskz_loadu_ps(m, y) : _mm512_setzero_ps();
+  return _mm512_maskz_loadu_ps(m, y);
 }
 
 AI void store16(float *y, __m512 v, int64_t n, int acc) {
@@ -371,7 +371,7 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   UNROLL
   for (int c = 0; c < nc; c++) {
     acc[0][c] = load16(y + c * ldy, nr, accum);
-    acc[1][c] = load16(y + c * ldy + 16, nr - 16, accum && nr > 16);
+    acc[1][c] = load16(y + c * ldy + 16, nr - 16, accum);
   }
   const __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
