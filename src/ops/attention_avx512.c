@@ -19,26 +19,46 @@ AI __m512 fmadd_b(__m512 acc, __m512 q, const float *p) {
   return acc;
 }
 
-// 16 rows from m0 against 8 keys from j0.
-AI void qk_16x8(const float *qt, int mp, int m0, int kd, const float *kf, int j0, float *st, __m512 scale) {
-  __m512 acc[8];
+// nm x 16 rows from m0 against 8 keys from j0: with two row vectors each
+// key element, broadcast once, feeds two FMAs (16 chains in flight).
+AI void qk_rows(const float *qt, int mp, int m0, int kd, const float *kf, int j0, float *st, __m512 scale,
+                const int nm) {
+  __m512 acc[2][8];
   UNROLL
-  for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_ps();
+  for (int i = 0; i < nm; i++) {
+    UNROLL
+    for (int j = 0; j < 8; j++) acc[i][j] = _mm512_setzero_ps();
+  }
   const float *k = kf + j0 * kd;
   for (int d = 0; d < kd; d++) {
-    __m512 q = _mm512_loadu_ps(qt + d * mp + m0);
+    __m512 q[2];
     UNROLL
-    for (int j = 0; j < 8; j++) acc[j] = fmadd_b(acc[j], q, k + j * kd + d);
+    for (int i = 0; i < nm; i++) q[i] = _mm512_loadu_ps(qt + d * mp + m0 + 16 * i);
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+      if (nm == 1) {
+        acc[0][j] = fmadd_b(acc[0][j], q[0], k + j * kd + d);
+        continue;
+      }
+      __m512 kv = _mm512_set1_ps(k[j * kd + d]);
+      UNROLL
+      for (int i = 0; i < nm; i++) acc[i][j] = _mm512_fmadd_ps(q[i], kv, acc[i][j]);
+    }
   }
   UNROLL
-  for (int j = 0; j < 8; j++) _mm512_storeu_ps(st + (j0 + j) * mp + m0, _mm512_mul_ps(acc[j], scale));
+  for (int i = 0; i < nm; i++) {
+    UNROLL
+    for (int j = 0; j < 8; j++) _mm512_storeu_ps(st + (j0 + j) * mp + m0 + 16 * i, _mm512_mul_ps(acc[i][j], scale));
+  }
 }
 
 void attn_qk_avx512(const float *qt, int mp, int m_used, int kd, const float *kf, float *st, float scale) {
   __m512 vs = _mm512_set1_ps(scale);
   int m0 = 0;
+  for (; m0 + 32 <= m_used; m0 += 32)
+    for (int j0 = 0; j0 < ATTN_TILE; j0 += 8) qk_rows(qt, mp, m0, kd, kf, j0, st, vs, 2);
   for (; m0 + 16 <= m_used; m0 += 16)
-    for (int j0 = 0; j0 < ATTN_TILE; j0 += 8) qk_16x8(qt, mp, m0, kd, kf, j0, st, vs);
+    for (int j0 = 0; j0 < ATTN_TILE; j0 += 8) qk_rows(qt, mp, m0, kd, kf, j0, st, vs, 1);
   // 8 rows left: the AVX2 kernel on those columns (the same fma chains, so the same bits).
   if (m0 < m_used) attn_qk_avx2(qt + m0, mp, m_used - m0, kd, kf, st + m0, scale);
 }
