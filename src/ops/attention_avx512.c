@@ -1,5 +1,6 @@
 // attention_avx512: AVX-512 kernels of attention.c: 16 query rows in the
-// lanes of a vector for the scores (an 8-row tail goes to the AVX2 kernel), 16
+// lanes of a vector for the scores (two vectors where 32 rows remain; an
+// 8-row tail goes to the AVX2 kernel), 16
 // output values per vector for the weighted sums of values. Each element is
 // one fma chain in the order the scalar kernels use, so the results are bit
 // for bit theirs.
