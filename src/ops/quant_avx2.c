@@ -59,6 +59,16 @@ static inline __m256i dot_us(__m256i u, __m256i s) {
 // Same for signed x signed: the sign of x moves onto y.
 static inline __m256i dot_ss(__m256i x, __m256i y) { return dot_us(_mm256_abs_epi8(x), _mm256_sign_epi8(y, x)); }
 
+// The per-row dots stream one weight row after another, which the hardware
+// prefetcher alone followed at 40% of the bandwidth here (Qwen2.5-0.5B Q8_0
+// generation at 11 tokens/s on one thread): each step asks for the bytes 2
+// KiB ahead (22-24 tokens/s; 1 and 4 KiB ahead measured 22). The K-quants,
+// with more arithmetic per byte, gain little (Q4_K 20.3 -> 20.7).
+#define ROW_PREFETCH_AHEAD 2048
+static inline void row_prefetch(const void *p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + ROW_PREFETCH_AHEAD + o, _MM_HINT_T0);
+}
+
 static inline uint32_t load_u32(const void *p) {
   uint32_t v;
   memcpy(&v, p, 4);
@@ -203,15 +213,23 @@ static void vec_dot_q5_1(int64_t n, float *out, const void *w, const void *a) {
   *out = hsum(acc) + summs;
 }
 
+static inline __m256 q8_0_step(const block_q8_0 *x, const block_q8_0 *y, __m256 acc) {
+  __m256i s = dot_ss(load256(x->qs), load256(y->qs));
+  return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), _mm256_cvtepi32_ps(s), acc);
+}
+
 static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) {
   const block_q8_0 *x = w;
   const block_q8_0 *y = a;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK; b++) {
-    __m256i s = dot_ss(load256(x[b].qs), load256(y[b].qs));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(s), acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+  int64_t nb = n / QK, b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    row_prefetch(x + b, 2 * sizeof *x);
+    acc0 = q8_0_step(x + b, y + b, acc0);
+    acc1 = q8_0_step(x + b + 1, y + b + 1, acc1);
   }
-  *out = hsum(acc);
+  if (b < nb) acc0 = q8_0_step(x + b, y + b, acc0);
+  *out = hsum(_mm256_add_ps(acc0, acc1));
 }
 
 static void dequant_q4_0(const void *src, float *dst, int64_t n) {
@@ -356,6 +374,7 @@ static void vec_dot_q2_K(int64_t n, float *out, const void *w, const void *a) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m3 = _mm256_set1_epi8(3);
   for (int64_t b = 0; b < n / QK_K; b++) {
+    row_prefetch(x + b, sizeof *x);
     __m128i sc8 = load128(x[b].scales);
     __m128i sc = _mm_and_si128(sc8, _mm_set1_epi8(0xF)), mn = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0xF));
     __m256i msum = scale_bsums(_mm256_cvtepu8_epi16(mn), &y[b]);
@@ -389,6 +408,7 @@ static void vec_dot_q3_K(int64_t n, float *out, const void *w, const void *a) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < n / QK_K; b++) {
+    row_prefetch(x + b, sizeof *x);
     __m128i sc = q3_scales(x[b].scales);
     // values are u - 4 with u = 2 low bits | high bit << 2: the -4 goes through bsums
     __m256i msum = _mm256_slli_epi32(scale_bsums(_mm256_cvtepi8_epi16(sc), &y[b]), 2);
@@ -432,6 +452,7 @@ static void vec_dot_q4_K(int64_t n, float *out, const void *w, const void *a) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0xF);
   for (int64_t b = 0; b < n / QK_K; b++) {
+    row_prefetch(x + b, sizeof *x);
     __m128i s = q45_scales(x[b].scales);
     __m256i msum = q45_msum(s, &y[b]), isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
@@ -453,6 +474,7 @@ static void vec_dot_q5_K(int64_t n, float *out, const void *w, const void *a) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < n / QK_K; b++) {
+    row_prefetch(x + b, sizeof *x);
     __m128i s = q45_scales(x[b].scales);
     __m256i msum = q45_msum(s, &y[b]), isum = _mm256_setzero_si256();
     __m256i qh = load256(x[b].qh);
@@ -478,6 +500,7 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
   for (int64_t b = 0; b < n / QK_K; b++) {
+    row_prefetch(x + b, sizeof *x);
     __m128i sc = load128(x[b].scales);
     // values are u - 32 (u = 6 bits): the -32 goes through bsums
     __m256i msum = _mm256_slli_epi32(scale_bsums(_mm256_cvtepi8_epi16(sc), &y[b]), 5);
