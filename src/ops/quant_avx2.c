@@ -532,8 +532,8 @@ static void vec_dot_q6_K(int64_t n, float *out, const void *w, const void *a) {
 // Without VNNI a product step is maddubs (pairs of u8 x s8 into int16), and
 // the int16 sums of several steps are added before one madd widens them:
 // with 4-bit weights 8 steps (16 products of at most 15 * 127 per int16) and
-// with 5-bit ones 4 steps stay below 32767. Only the unsigned 32-element
-// types take this path; Q8_0 and the K-quants use the per-row dots.
+// with 5-bit ones 4 steps stay below 32767. Q8_0's signed bytes take one
+// step at a time (SIGNED8); the K-quants use the per-row dots.
 
 #define AI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
@@ -662,6 +662,15 @@ AI void unpack8_q5_1(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 
   *M = half8(dm, 1);
 }
 
+// Q8_0: the bytes stay signed (see SIGNED8).
+AI void unpack8_q8_0(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M) {
+  size_t off = (size_t)b * sizeof(block_q8_0);
+  t8x4(R, off + 2, W);
+  t8x4(R, off + 18, W + 4);
+  *D = half8(gather8(R, off), 0);
+  *M = _mm256_setzero_ps();
+}
+
 typedef void (*unpack8_fn)(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M);
 
 AI __m256i bcast32_8(const void *p) {
@@ -670,14 +679,27 @@ AI __m256i bcast32_8(const void *p) {
   return _mm256_set1_epi32(v);
 }
 
+// `run` for signed weights (Q8_0): maddubs takes |w| against the activation
+// bytes with w's signs (pairs reach 2 * 127 * 127, so each step widens alone);
+// the unsigned offset the other types use would overflow maddubs here.
+#define SIGNED8 0
+
+// One product step: int16 pairs of w . (4 activation bytes at q, broadcast).
+AI __m256i step8(__m256i w, const int8_t *q, const int run) {
+  __m256i x = bcast32_8(q);
+  if (run == SIGNED8) return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+  return _mm256_maddubs_epi16(w, x);
+}
+
 // int32 per row: init + sum over the block of w . a; `run` steps share one widening.
 AI __m256i dot8x(const __m256i *W, const int8_t *qs, __m256i init, const int run) {
+  const int r = run == SIGNED8 ? 1 : run;
   __m256i acc = init;
   UNROLL
-  for (int k0 = 0; k0 < 8; k0 += run) {
-    __m256i p = _mm256_maddubs_epi16(W[k0], bcast32_8(qs + 4 * k0));
+  for (int k0 = 0; k0 < 8; k0 += r) {
+    __m256i p = step8(W[k0], qs + 4 * k0, run);
     UNROLL
-    for (int k = k0 + 1; k < k0 + run; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(W[k], bcast32_8(qs + 4 * k)));
+    for (int k = k0 + 1; k < k0 + r; k++) p = _mm256_add_epi16(p, step8(W[k], qs + 4 * k, run));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
   }
   return acc;
@@ -693,7 +715,7 @@ AI const int8_t *act_qs8(const void *a, int64_t b, int q81) {
 
 AI __m256 block8(__m256 acc, const __m256i *W, __m256 D, __m256 M, const int8_t *qs, const act_aux *x, int q81,
                  const int run) {
-  __m256i s = dot8x(W, qs, q81 ? _mm256_setzero_si256() : _mm256_set1_epi32(x->corr), run);
+  __m256i s = dot8x(W, qs, q81 || run == SIGNED8 ? _mm256_setzero_si256() : _mm256_set1_epi32(x->corr), run);
   acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(D, _mm256_set1_ps(x->d)), acc);
   return q81 ? _mm256_fmadd_ps(M, _mm256_set1_ps(x->s), acc) : acc;
 }
@@ -794,11 +816,16 @@ AI void run8_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
   }                                                                                                          \
   static const quant_gemm gemm8_##name = {.rows = 8, .cols = NC2, .kc = KC2, .aux_bias = q81 ? -1 : bias,   \
                                           .panel_bytes = (size_t)(KC2 / QK) * P8_VECS * 32, .pack = pack8_##name, \
-                                          .run = run8_##name, .gemv = gemv8_##name, .gemv_cols = NC2};
+                                          .run = run8_##name, .gemv = (steps) == SIGNED8 ? NULL : gemv8_##name, \
+                                          .gemv_cols = NC2};
+// Q8_0's small batches keep the per-row dots (see row_prefetch): generation
+// through its gemv8 measured 3-7% slower; its prompts take the panels
+// (pp512 121 -> 285 tokens/s on two threads, Qwen2.5-0.5B shape).
 TYPE8(q4_0, 0, 8, 8)
 TYPE8(q4_1, 1, 0, 8)
 TYPE8(q5_0, 0, 16, 4)
 TYPE8(q5_1, 1, 0, 4)
+TYPE8(q8_0, 0, 128, SIGNED8)  // the side data's correction is unused; its d is
 
 // ---- row-interleaved Q4_K / Q5_K, 8 rows ------------------------------------------------------------
 // Per super-block: SC[m] = (scale, scale) of 32-value sub-block m as an int16
@@ -1275,7 +1302,8 @@ void quant_avx2_table(quant_kernels *t) {
   t[T_Q4_1] = (quant_kernels){.vec_dot = vec_dot_q4_1, .gemm = &gemm8_q4_1};
   t[T_Q5_0] = (quant_kernels){.vec_dot = vec_dot_q5_0, .gemm = &gemm8_q5_0};
   t[T_Q5_1] = (quant_kernels){.vec_dot = vec_dot_q5_1, .gemm = &gemm8_q5_1};
-  t[T_Q8_0] = (quant_kernels){.dequant = dequant_q8_0, .vec_dot = vec_dot_q8_0, .quantize_act = quantize_q8_0};
+  t[T_Q8_0] = (quant_kernels){.dequant = dequant_q8_0, .vec_dot = vec_dot_q8_0, .quantize_act = quantize_q8_0,
+                              .gemm = &gemm8_q8_0};
   t[T_Q8_1].quantize_act = quantize_q8_1;
   t[T_Q8_K].quantize = quantize_q8_K;
   t[T_Q2_K].vec_dot = vec_dot_q2_K;
