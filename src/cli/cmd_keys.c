@@ -98,8 +98,10 @@ static int parse_opts(int argc, char **argv, keys_opts *o) {
 }
 
 // "30d", "12h", "45m", "90s" from now, "never", or a Unix time in seconds.
-static int parse_expires(const char *s, int64_t now, int64_t *out) {
-  if (!strcmp(s, "never")) return *out = 0, 0;
+// A Unix time into spec->expires, or a duration into spec->expires_in (the
+// store adds it to the creation time, so that created + 30d is exact).
+static int parse_expires(const char *s, key_spec *spec) {
+  if (!strcmp(s, "never")) return spec->expires = spec->expires_in = 0, 0;
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
@@ -111,7 +113,8 @@ static int parse_expires(const char *s, int64_t now, int64_t *out) {
     fprintf(stderr, "llmux keys: --expires wants 30d, 12h, 45m, 90s or a Unix time, not '%s'\n", s);
     return -1;
   }
-  *out = u ? now + v * SECONDS[u - UNITS] : v;
+  if (u) spec->expires_in = v * SECONDS[u - UNITS];
+  else spec->expires = v;
   return 0;
 }
 
@@ -176,7 +179,7 @@ static int run_create(const keys_opts *o) {
   key_spec spec = {.name = o->name, .rpm = o->rpm, .tpm = o->tpm, .max_parallel = o->parallel,
                    .budget_tokens = o->budget, .budget_period = o->period, .models = o->models,
                    .metadata = o->metadata};
-  if (o->expires && parse_expires(o->expires, db_now_s(), &spec.expires) < 0) return 2;
+  if (o->expires && parse_expires(o->expires, &spec) < 0) return 2;
   store_db *db = open_db("create", o->db, true);
   if (!db) return 1;
   char secret[KEY_SECRET_SIZE];

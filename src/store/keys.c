@@ -113,10 +113,14 @@ static int record_from_spec(const key_spec *s, int64_t now, key_record *r) {
     return -1;
   if (s->expires < 0 || (s->expires > 0 && s->expires <= now))
     return err_set("expiry %lld is in the past (now is %lld)", (long long)s->expires, (long long)now), -1;
+  if (s->expires_in < 0 || s->expires_in > INT64_MAX - now)
+    return err_set("expiry of %lld seconds after creation is out of range", (long long)s->expires_in), -1;
   snprintf(r->name, sizeof r->name, "%s", name);
   snprintf(r->models, sizeof r->models, "%s", models);
   r->rpm = s->rpm, r->tpm = s->tpm, r->max_parallel = s->max_parallel;
-  r->budget_tokens = s->budget_tokens, r->expires = s->expires, r->created = now;
+  // A relative expiry counts from this `now`, the one `created` gets.
+  r->budget_tokens = s->budget_tokens, r->created = now;
+  r->expires = s->expires ? s->expires : s->expires_in ? now + s->expires_in : 0;
   return 0;
 }
 

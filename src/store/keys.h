@@ -46,6 +46,7 @@ typedef struct key_spec {
   const char *budget_period;  // "day" (UTC), "month" (UTC) or "total"
   const char *models;         // "a,b*": names, or prefixes ending in '*'; NULL = all
   int64_t expires;            // Unix seconds, must be in the future; 0 = never
+  int64_t expires_in;         // or seconds after creation (when expires is 0); 0 = never
   const char *metadata;       // a JSON object as text; NULL = {}
 } key_spec;
 

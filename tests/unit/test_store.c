@@ -222,6 +222,13 @@ static void test_keys_expiry(store_db *db) {
   spec.expires = now - 1;
   CHECK(keys_create(db, &spec, secret, &r) == -1 && err_has("in the past"));
   CHECK(!strcmp(keys_state_name(KEY_EXPIRED), "expired"));
+  // A relative expiry counts from the creation time the record gets (the CLI's
+  // --expires 30d once read the clock separately and, across a second
+  // boundary, stored created + 30d - 1).
+  key_spec rel = {.name = "rel", .expires_in = 30 * 86400};
+  CHECK(keys_create(db, &rel, secret, &r) == 0 && r.expires == r.created + 30 * 86400);
+  rel.expires_in = -5;
+  CHECK(keys_create(db, &rel, secret, &r) == -1 && err_has("out of range"));
 }
 
 static void test_keys_models(void) {
