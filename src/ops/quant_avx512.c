@@ -390,38 +390,26 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   }
 }
 
-// Specializes a run body for each activation-row count 1..NC (registers, not memory).
-#define RUN_SWITCH(body, ...)          \
-  switch (nc) {                        \
-  case 1: body(__VA_ARGS__, 1); break; \
-  case 2: body(__VA_ARGS__, 2); break; \
-  case 3: body(__VA_ARGS__, 3); break; \
-  case 4: body(__VA_ARGS__, 4); break; \
-  case 5: body(__VA_ARGS__, 5); break; \
-  case 6: body(__VA_ARGS__, 6); break; \
-  case 7: body(__VA_ARGS__, 7); break; \
-  default: body(__VA_ARGS__, 8); break; \
+// Specializes a run body for each activation-row count 1..N (registers, not
+// memory): RUN_SWITCH up to NC, RUN_SWITCH6 and RUN_SWITCH12 for the tiles
+// whose kernels take 6 and 12 rows.
+#define RUN_CASE(n, body, ...) \
+  case n: body(__VA_ARGS__, n); break;
+#define RUN_CASES5(body, ...)                                                                   \
+  RUN_CASE(1, body, __VA_ARGS__) RUN_CASE(2, body, __VA_ARGS__) RUN_CASE(3, body, __VA_ARGS__) \
+  RUN_CASE(4, body, __VA_ARGS__) RUN_CASE(5, body, __VA_ARGS__)
+#define RUN_SWITCH6(body, ...) \
+  switch (nc) { RUN_CASES5(body, __VA_ARGS__) default: body(__VA_ARGS__, 6); break; }
+#define RUN_SWITCH(body, ...)                                                                \
+  switch (nc) {                                                                              \
+    RUN_CASES5(body, __VA_ARGS__) RUN_CASE(6, body, __VA_ARGS__) RUN_CASE(7, body, __VA_ARGS__) \
+  default: body(__VA_ARGS__, 8); break;                                                      \
   }
-
-// The same up to 6 rows.
-#define RUN_SWITCH6(body, ...)         \
-  switch (nc) {                        \
-  case 1: body(__VA_ARGS__, 1); break; \
-  case 2: body(__VA_ARGS__, 2); break; \
-  case 3: body(__VA_ARGS__, 3); break; \
-  case 4: body(__VA_ARGS__, 4); break; \
-  case 5: body(__VA_ARGS__, 5); break; \
-  default: body(__VA_ARGS__, 6); break; \
-  }
-
-// The same up to 12 rows.
-#define RUN_SWITCH12(body, ...)          \
-  switch (nc) {                          \
-  case 9: body(__VA_ARGS__, 9); break;   \
-  case 10: body(__VA_ARGS__, 10); break; \
-  case 11: body(__VA_ARGS__, 11); break; \
-  case 12: body(__VA_ARGS__, 12); break; \
-  default: RUN_SWITCH(body, __VA_ARGS__) \
+#define RUN_SWITCH12(body, ...)                                                                    \
+  switch (nc) {                                                                                    \
+    RUN_CASES5(body, __VA_ARGS__) RUN_CASE(6, body, __VA_ARGS__) RUN_CASE(7, body, __VA_ARGS__)       \
+    RUN_CASE(8, body, __VA_ARGS__) RUN_CASE(9, body, __VA_ARGS__) RUN_CASE(10, body, __VA_ARGS__)     \
+    RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
 #define TYPE32(name, q81, bias)                                                                              \
