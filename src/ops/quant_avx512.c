@@ -56,17 +56,19 @@ AI __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p
 AI __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 AI __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 
+// The first n of 16 lanes (1 <= n).
+AI __mmask16 lanes16(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
 // y[0..n) as a vector (zero past n), or zero when acc is 0: a kernel that
 // continues a row's sum from an earlier K-chunk starts from it, so that the
 // sum runs in one order whatever the chunking (and as the gemv kernels run it).
 AI __m512 load16(const float *y, int64_t n, int acc) {
   if (!acc || n <= 0) return _mm512_setzero_ps();
-  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-  return _mm512_maskz_loadu_ps(m, y);
+  return _mm512_maskz_loadu_ps(lanes16(n), y);
 }
 
 AI void store16(float *y, __m512 v, int64_t n, int acc) {
-  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+  __mmask16 m = lanes16(n);
   if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y));
   _mm512_mask_storeu_ps(y, m, v);
 }
