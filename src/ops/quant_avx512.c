@@ -870,7 +870,7 @@ AI void packF(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
   float *p = panel;
   for (int64_t k = k0; k < k0 + kn; k += 16, p += 16 * FROWS) {
     int64_t left = k0 + kn - k;
-    __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+    __mmask16 m = lanes16(left);
     packF16(&R0, k, m, type, p);
     packF16(&R1, k, m, type, p + 16);
   }
@@ -931,7 +931,7 @@ AI void gemvF_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
       for (int i = 0; i < sets; i++) gemvF_step(wr, k + 16 * i, 0xffff, a, a_stride, type, acc[i], nc);
     }
     for (; k < n; k += 16) {
-      __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+      __mmask16 m = lanes16(n - k);
       gemvF_step(wr, k, m, a, a_stride, type, acc[0], nc);
     }
     UNROLL
@@ -982,7 +982,7 @@ static inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
       s3 = _mm512_fmadd_ps(load_fp(x + (i + 48) * es, tid, 0xffff), load_fp(y + (i + 48) * es, tid, 0xffff), s3); \
     }                                                                                          \
     for (; i < n; i += 16) {                                                                   \
-      __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);         \
+      __mmask16 m = lanes16(n - i);       \
       s0 = _mm512_fmadd_ps(load_fp(x + i * es, tid, m), load_fp(y + i * es, tid, m), s0);       \
     }                                                                                          \
     *out = hsum(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));                  \
