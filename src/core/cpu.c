@@ -9,11 +9,25 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023  // linux/arch/x86/include/uapi/asm/prctl.h
+#define XFEATURE_XTILEDATA 18
 
 static unsigned long long xgetbv0(void) {
   unsigned int eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return ((unsigned long long)edx << 32) | eax;
+}
+
+// Linux hands out the 8 KiB of tile state only on request (once per
+// process, for all its threads); before that, the first tile instruction faults.
+static int amx_permitted(void) {
+#if defined(__linux__)
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+  return 0;
+#endif
 }
 
 static enum simd_level detect(void) {
@@ -29,8 +43,10 @@ static enum simd_level detect(void) {
   int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1;
   int avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
   int zmm_saved = (xcr0 & 0xe0) == 0xe0;
-  if (avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_saved) return SIMD_AVX512;
-  return SIMD_AVX2;
+  if (!(avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_saved)) return SIMD_AVX2;
+  int amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1, tiles_saved = (xcr0 & 0x60000) == 0x60000;
+  if (amx_tile && amx_int8 && tiles_saved && amx_permitted()) return SIMD_AMX;
+  return SIMD_AVX512;
 }
 #else
 static enum simd_level detect(void) { return SIMD_SCALAR; }
@@ -56,6 +72,7 @@ static enum simd_level level_from_env(void) {
   if (!strcmp(env, "scalar")) want = SIMD_SCALAR;
   else if (!strcmp(env, "avx2")) want = SIMD_AVX2;
   else if (!strcmp(env, "avx512")) want = SIMD_AVX512;
+  else if (!strcmp(env, "amx")) want = SIMD_AMX;
   return want < max ? want : max;
 }
 
@@ -77,6 +94,7 @@ enum simd_level cpu_set_simd_level(enum simd_level level) {
 
 const char *cpu_simd_name(enum simd_level level) {
   switch (level) {
+  case SIMD_AMX: return "amx";
   case SIMD_AVX512: return "avx512";
   case SIMD_AVX2: return "avx2";
   default: return "scalar";

@@ -1,11 +1,15 @@
 // cpu: which SIMD level the kernels may use, detected once at run time.
 // The level can be lowered (never raised past what the CPU has) with the
-// environment variable LLMUX_SIMD=scalar|avx2|avx512, or by tests through
-// cpu_set_simd_level() to compare every path against the scalar one.
+// environment variable LLMUX_SIMD=scalar|avx2|avx512|amx, or by tests through
+// cpu_set_simd_level() to compare every path against the scalar one. AMX is
+// AVX-512 plus the AMX-INT8 tile unit (Intel Xeon since Sapphire Rapids),
+// which the prompt kernels of some integer types use; it needs the OS to
+// grant the process the tile state, which detection asks for.
 #ifndef LLMUX_CPU_H
 #define LLMUX_CPU_H
 
-enum simd_level { SIMD_SCALAR = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2 };
+enum simd_level { SIMD_SCALAR = 0, SIMD_AVX2 = 1, SIMD_AVX512 = 2, SIMD_AMX = 3 };
+#define SIMD_LEVELS 4
 
 // Highest level this CPU supports (cached after the first call).
 enum simd_level cpu_max_simd_level(void);

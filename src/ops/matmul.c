@@ -46,7 +46,9 @@ static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
   uint32_t vdt = quant_vec_dot_type(type);
   if (vdt == T_F32) return 0;
-  size_t bytes = act_stride(vdt, n_in) * (size_t)n_tokens;
+  // Tiled activations (quant_gemm.act_tiles) take whole groups of rows.
+  int64_t rows = (n_tokens + QUANT_TILE_ROWS - 1) / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
+  size_t bytes = act_stride(vdt, n_in) * (size_t)rows;
   if (needs_aux(vdt)) bytes += round_up(aux_stride(n_in) * (size_t)n_tokens, MM_ALIGN);
   return bytes + MM_ALIGN;  // room to align the caller's pointer
 }
@@ -72,6 +74,7 @@ typedef struct {
   const uint8_t *act;  // activation rows (x itself for F32)
   size_t act_stride;
   int act_f32;         // activations rounded through vdt, but stored as floats
+  int act_tiles;       // activations (Q8_K) in the tiled layout of quant_q8_K_tile
   act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
@@ -101,6 +104,15 @@ static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   const float *src = j->x + t * j->ldx + b0 * bs;
   if (j->act_f32) {
     round_through(j->vdt, src, (float *)(j->act + (size_t)t * j->act_stride) + b0 * bs, (b1 - b0) * bs);
+    return;
+  }
+  if (j->act_tiles) {  // one super-block at a time into its place in the tile group
+    uint8_t *group = (uint8_t *)j->act + (size_t)(t / QUANT_TILE_ROWS * QUANT_TILE_ROWS) * j->act_stride;
+    block_q8_K blk;
+    for (int64_t b = b0; b < b1; b++) {
+      j->quantize(src + (b - b0) * bs, &blk, bs);
+      quant_q8_K_tile(&blk, b, (int)(t % QUANT_TILE_ROWS), group);
+    }
     return;
   }
   uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_stride + (size_t)b0 * bb;
@@ -259,26 +271,31 @@ static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
 }
 
 // The activation format a part's kernels read: vec-dot type, floats or
-// not, and which side data (aux_bias as in mm_job).
-static void act_format(const mm_part *pt, uint32_t *vdt, int *as_f32, int *aux_bias) {
-  *vdt = quant_vec_dot_type(pt->w->type);
+// not, tiled or not, and which side data (aux_bias as in mm_job).
+typedef struct {
+  uint32_t vdt;
+  int as_f32, tiles, aux_bias;
+} act_fmt;
+
+static act_fmt act_format(const mm_part *pt) {
+  act_fmt f = {.vdt = quant_vec_dot_type(pt->w->type)};
   const quant_gemm *g = pt->gemm;
-  *as_f32 = g && g->act_f32;
-  *aux_bias = g && g->aux_bias != 0 && needs_aux(*vdt) ? g->aux_bias : 0;
+  f.as_f32 = g && g->act_f32;
+  f.tiles = g && g->act_tiles && !pt->gemv;
+  f.aux_bias = g && g->aux_bias != 0 && needs_aux(f.vdt) ? g->aux_bias : 0;
+  return f;
 }
 
 static bool same_format(const mm_part *a, const mm_part *b) {
-  uint32_t va, vb;
-  int fa, fb, xa, xb;
-  act_format(a, &va, &fa, &xa);
-  act_format(b, &vb, &fb, &xb);
-  return a->w->n_in == b->w->n_in && va == vb && fa == fb && xa == xb;
+  act_fmt fa = act_format(a), fb = act_format(b);
+  return a->w->n_in == b->w->n_in && fa.vdt == fb.vdt && fa.as_f32 == fb.as_f32 && fa.tiles == fb.tiles &&
+         fa.aux_bias == fb.aux_bias;
 }
 
 // Quantizes the input once for the job's parts, then runs their products.
 static void run_job(pool *p, mm_job *j, void *scratch) {
-  int as_f32, aux_bias;
-  act_format(&j->parts[0], &j->vdt, &as_f32, &aux_bias);
+  act_fmt f = act_format(&j->parts[0]);
+  j->vdt = f.vdt;
   j->tiles = 0;
   for (int i = 0; i < j->n_parts; i++) j->tiles += j->parts[i].tiles;
   if (j->vdt == T_F32) {
@@ -289,11 +306,13 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
     j->act = s;
     j->act_stride = act_stride(j->vdt, j->n_in);
     j->quantize = quant_quantize_act(j->vdt);
-    j->act_f32 = as_f32;
-    if (aux_bias != 0) {
-      j->aux = (act_aux *)(s + j->act_stride * (size_t)j->n_tokens);
+    j->act_f32 = f.as_f32;
+    j->act_tiles = f.tiles;
+    if (f.aux_bias != 0) {
+      int64_t rows = (j->n_tokens + QUANT_TILE_ROWS - 1) / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
+      j->aux = (act_aux *)(s + j->act_stride * (size_t)rows);
       j->aux_stride = aux_stride(j->n_in);
-      j->aux_bias = aux_bias > 0 ? aux_bias : 0;
+      j->aux_bias = f.aux_bias > 0 ? f.aux_bias : 0;
     }
   }
   atomic_init(&j->arrived, 0);

@@ -70,7 +70,7 @@ static double measure(pool *p, double (*fn)(long), long iters) {
 static double measure_level(pool *p, double (*avx512)(long), double (*avx2)(long), double (*scalar)(long)) {
 #if defined(__x86_64__)
   enum simd_level l = cpu_simd_level();
-  if (l == SIMD_AVX512) return measure(p, avx512, 2000000);
+  if (l >= SIMD_AVX512) return measure(p, avx512, 2000000);
   if (l == SIMD_AVX2) return measure(p, avx2, 4000000);
 #else
   (void)avx512, (void)avx2;

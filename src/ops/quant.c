@@ -723,9 +723,16 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
   }
 }
 
+void quant_q8_K_tile(const block_q8_K *x, int64_t b, int r, void *group) {
+  uint8_t *sb = (uint8_t *)group + (size_t)b * QUANT_TILE_ROWS * sizeof(block_q8_K);
+  for (int s = 0; s < QK_K / 64; s++) memcpy(sb + 1024 * s + 64 * r, x->qs + 64 * s, 64);
+  memcpy(sb + QUANT_TILE_D + 4 * r, &x->d, 4);
+  memcpy(sb + QUANT_TILE_BSUMS + 32 * r, x->bsums, 32);
+}
+
 // ---- tables -------------------------------------------------------------------------------
 
-static quant_kernels g_tab[3][T_COUNT];
+static quant_kernels g_tab[SIMD_LEVELS][T_COUNT];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void set(uint32_t t, dequant_fn dq, quantize_fn q, vec_dot_fn vd) {
@@ -753,6 +760,8 @@ static void init_tables(void) {
 #if defined(__x86_64__)
   quant_avx2_table(g_tab[SIMD_AVX2]);
   quant_avx512_table(g_tab[SIMD_AVX512]);
+  memcpy(g_tab[SIMD_AMX], g_tab[SIMD_AVX512], sizeof g_tab[SIMD_AMX]);
+  quant_amx_table(g_tab[SIMD_AMX]);
 #endif
 }
 

@@ -104,6 +104,17 @@ typedef struct {
 // Fills aux[0..n/32) for an activation row of act_type (Q8_0 or Q8_1).
 void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_aux *aux);
 
+// Tiled Q8_K activations (for tile-unit kernels, quant_gemm.act_tiles): a
+// group of QUANT_TILE_ROWS activation rows occupies the bytes of those rows,
+// and holds per super-block b, at b * QUANT_TILE_ROWS * sizeof(block_q8_K):
+// the quants as 4 tiles of 16 rows x 64 values (values 64s..64s+63 of row r
+// at 1024 s + 64 r), then the 16 rows' d (float), then their bsums (16 x 16
+// int16). Writes super-block b of row r (< QUANT_TILE_ROWS) into its group.
+#define QUANT_TILE_ROWS 16
+#define QUANT_TILE_D 4096
+#define QUANT_TILE_BSUMS 4160
+void quant_q8_K_tile(const block_q8_K *x, int64_t b, int r, void *group);
+
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first
 // repacks the tile's weight rows, over the K-range [k0, k0 + kn), into a
@@ -125,6 +136,7 @@ typedef struct {
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
   int act_f32;         // run and gemv want F16/BF16 activations as floats (rounded through the type)
+  int act_tiles;       // run wants Q8_K activations tiled (quant_q8_K_tile); gemv reads plain rows
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)
@@ -147,6 +159,10 @@ typedef struct {
 #if defined(__x86_64__)
 void quant_avx2_table(quant_kernels *t);    // t[T_COUNT], fills the entries it has
 void quant_avx512_table(quant_kernels *t);  // t[T_COUNT]
+void quant_amx_table(quant_kernels *t);     // t[T_COUNT], a copy of the AVX-512 table: replaces prompt kernels
+// The K-quants' AVX-512 gemv with the sub-block scales applied in integers
+// (the AMX prompt kernels' arithmetic), NULL for other types.
+gemv_fn quant_avx512_gemv_int(uint32_t type);
 #endif
 
 #endif

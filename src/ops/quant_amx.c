@@ -1,0 +1,228 @@
+// quant_amx: prompt kernels on the AMX tile unit for the K-quants (Q2_K ..
+// Q6_K), for CPUs at SIMD_AMX. Everything else at that level is the AVX-512
+// table's, except the K-quants' gemv, which takes the integer-scaled variant
+// so that a row's result is the same bits in any batch.
+//
+// A tile product C[16 x 16] += A[16 x 64] . B[64 x 16] (tdpbssd: signed
+// bytes) multiplies 16 activation rows by 16 weight rows over 64 values. The
+// K-quants' sub-block scales are small integers, so packing folds them into
+// the weights: w = scale x q (less the type's offset for Q3_K and Q6_K) needs
+// up to 14 bits, and goes into two signed byte planes, w = 128 h + l. Two
+// tile sums per plane then add up a whole super-block of 256 values before
+// anything leaves the tile unit, and one AVX-512 step per super-block and
+// token finishes it (128 x C_h + C_l, the mins through the activation sums,
+// and the float scales; kfinish_int, as the gemv does).
+//
+// The 32-element types (Q4_0 ... Q8_0) have a float scale per 32 values,
+// which cannot be folded: each 16 x 16 x 32 product would have to leave the
+// tile unit, and the store and reload cost as much as the VNNI kernel's
+// arithmetic (measured: 445 against 470 GFLOP/s, docs/PERFORMANCE.md), so
+// they stay on AVX-512.
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/avx512_rows.h"
+#include "ops/quant.h"
+
+#define ACOLS 16  // activation rows per tile product
+#define KC 1024   // elements per K-chunk of a panel
+// Panel per super-block (16 rows): the h plane's 64 vectors (4 B tiles of 64
+// values), the l plane's 64, CM[8], D, DM.
+#define PA_VECS 138
+#define PA_CM 128
+#define PA_D 136
+#define PA_DM 137
+
+// The tile layout, in the form ldtilecfg reads: tile 0 the activations (nc
+// rows of 64 bytes), tiles 1 and 2 the two weight planes (16 rows of 16 x 4
+// bytes), tiles 4-7 the int32 sums of two super-blocks (nc rows of 16).
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tile_config;
+
+// The configuration stays loaded between calls of one thread; it is
+// reloaded only when the activation-row count changes (a last, short group).
+// initial-exec: a plain %fs-relative read, also in the shared library (the
+// default there calls __tls_get_addr, which measured 1.3% of a prefill).
+static _Thread_local __attribute__((tls_model("initial-exec"))) int g_config_rows;
+
+AI void configure(int nc) {
+  if (g_config_rows == nc) return;
+  tile_config c = {.palette = 1};
+  c.rows[0] = (uint8_t)nc;
+  c.colsb[0] = 64;
+  for (int t = 1; t < 3; t++) {
+    c.rows[t] = 16;
+    c.colsb[t] = 64;
+  }
+  for (int t = 4; t < 8; t++) {
+    c.rows[t] = (uint8_t)nc;
+    c.colsb[t] = 64;
+  }
+  // Not _tile_loadconfig: GCC 12 declares its operand as 8 bytes, and the
+  // stores to the rest of the configuration are then dropped.
+  __asm__ volatile("ldtilecfg %0" ::"m"(c));
+  g_config_rows = nc;
+}
+
+// ---- packing ----------------------------------------------------------------------------
+
+// w = sc x (q - off) per byte of W (16 rows x 4 values; sc per row, in the
+// low 16 bits of its lane), split into the planes h (w >> 7, signed) and l
+// (w & 127). In 16-bit halves: the even bytes, then the odd ones.
+AI void fold_split(__m512i W, __m512i sc, int off, __m512i *H, __m512i *L) {
+  const __m512i m8 = _mm512_set1_epi16(0xFF), m7 = _mm512_set1_epi16(0x7F), o = _mm512_set1_epi16((short)off);
+  __m512i sc16 = _mm512_or_si512(_mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sc, 16));
+  __m512i we = _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_and_si512(W, m8), o), sc16);
+  __m512i wo = _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_srli_epi16(W, 8), o), sc16);
+  *H = _mm512_or_si512(_mm512_and_si512(_mm512_srai_epi16(we, 7), m8), _mm512_slli_epi16(_mm512_srai_epi16(wo, 7), 8));
+  *L = _mm512_or_si512(_mm512_and_si512(we, m7), _mm512_slli_epi16(_mm512_and_si512(wo, m7), 8));
+}
+
+AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes,
+              khead_fn head, kgroup_fn group, int off) {
+  rows16 R;
+  rows16_init(&R, w, stride, nr);
+  __m512i *p = panel;
+  for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PA_VECS) {
+    size_t o = (size_t)b * bytes;
+    khead H;
+    head(&R, o, &H);
+#define GROUP(g)                                                                      \
+  {                                                                                   \
+    __m512i W[16];                                                                    \
+    int J[4];                                                                         \
+    group(&R, o, &H, g, W, J);                                                        \
+    UNROLL                                                                            \
+    for (int q = 0; q < 4; q++)                                                       \
+      UNROLL                                                                          \
+      for (int k = 0; k < 4; k++) {                                                   \
+        __m512i hv, lv;                                                               \
+        fold_split(W[4 * q + k], H.SC[J[q]], off, &hv, &lv);                          \
+        _mm512_store_si512(p + 4 * J[q] + k, hv);                                     \
+        _mm512_store_si512(p + 64 + 4 * J[q] + k, lv);                                \
+      }                                                                               \
+  }
+    FOR_GROUPS(GROUP)
+#undef GROUP
+    UNROLL
+    for (int i = 0; i < 8; i++) _mm512_store_si512(p + PA_CM + i, H.CM[i]);
+    _mm512_store_ps(p + PA_D, H.D);
+    _mm512_store_ps(p + PA_DM, H.DM);
+  }
+}
+
+// ---- products ---------------------------------------------------------------------------
+
+// The tiled activations of super-block i of the group (quant_q8_K_tile).
+#define TILE_SB (QUANT_TILE_ROWS * sizeof(block_q8_K))
+
+// Super-block i of the chunk (if there is one) into C tiles ch (h plane) and
+// cl (l plane), stored at c[0] and c[1].
+#define TILE_SUPER(ch, cl, i, c)                                              \
+  if ((i) < nb) {                                                             \
+    const uint8_t *qs = x0 + (size_t)(i) * TILE_SB;                           \
+    const __m512i *blk = panel + (size_t)(i) * PA_VECS;                       \
+    _tile_zero(ch);                                                           \
+    _tile_zero(cl);                                                           \
+    UNROLL                                                                    \
+    for (int s = 0; s < 4; s++) {                                             \
+      _tile_loadd(0, qs + 1024 * s, 64);                                      \
+      _tile_loadd(1, blk + 16 * s, 64);                                       \
+      _tile_loadd(2, blk + 64 + 16 * s, 64);                                  \
+      _tile_dpbssd(ch, 0, 1);                                                 \
+      _tile_dpbssd(cl, 0, 2);                                                 \
+    }                                                                         \
+    _tile_stored(ch, c[0], 64);                                               \
+    _tile_stored(cl, c[1], 64);                                               \
+  }
+
+// acc[t] += super-block i's stored sums for token t < nc; sb: its tiled activations.
+AI void finish_super(__m512 acc[ACOLS], int32_t c[2][ACOLS * 16], const __m512i *blk, const uint8_t *sb, int nc,
+                     int fold) {
+  __m512 D = _mm512_load_ps(blk + PA_D), DM = _mm512_load_ps(blk + PA_DM);
+  const float *d = (const float *)(sb + QUANT_TILE_D);
+  const int16_t *bsums = (const int16_t *)(sb + QUANT_TILE_BSUMS);
+  UNROLL
+  for (int t = 0; t < ACOLS; t++) {
+    if (t >= nc) break;
+    __m512i is = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c[0] + 16 * t), 7),
+                                  _mm512_load_si512(c[1] + 16 * t));
+    // Folded types' offsets are in the planes already (is is the gemv's is - msum).
+    __m512i msum = fold ? _mm512_setzero_si512() : kmins_bsums((const __m512i *)(blk + PA_CM), bsums + 16 * t);
+    acc[t] = kfinish_int(acc[t], D, DM, is, msum, d[t], fold);
+  }
+}
+
+#define FINISH_SUPER(i, c) \
+  if ((i) < nb) finish_super(acc, c, panel + (size_t)(i) * PA_VECS, x0 + (size_t)(i) * TILE_SB, nc, fold);
+
+// a: the group's tiled activations (the rows' stride is not needed).
+AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int nc, float *y, int64_t ldy, int accum,
+             int fold) {
+  const __m512i *panel = pv;
+  int64_t nb = kn / QK_K;
+  const uint8_t *x0 = (const uint8_t *)a + (size_t)(k0 / QK_K) * TILE_SB;
+  configure(nc);
+  _Alignas(64) int32_t c[2][2][ACOLS * 16];
+  __m512 acc[ACOLS];
+  UNROLL
+  for (int t = 0; t < ACOLS; t++) acc[t] = t < nc ? load16(y + t * ldy, nr, accum) : _mm512_setzero_ps();
+  // The tile unit works on super-block i + 1 while the vector units finish i.
+  TILE_SUPER(4, 5, 0, c[0])
+  for (int64_t i = 0; i < nb; i += 2) {
+    TILE_SUPER(6, 7, i + 1, c[1])
+    FINISH_SUPER(i, c[0])
+    TILE_SUPER(4, 5, i + 2, c[0])
+    FINISH_SUPER(i + 1, c[1])
+  }
+  UNROLL
+  for (int t = 0; t < ACOLS; t++)
+    if (t < nc) store16(y + t * ldy, acc[t], nr, 0);
+}
+
+// A type's offset folded into its weights (cm = offset x scale for Q3_K and Q6_K).
+#define AMXK(name, off, fold)                                                                                 \
+  static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
+    packA(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name, off);                \
+  }                                                                                                           \
+  static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
+                             size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
+                             int64_t ldy, int acc) {                                                          \
+    (void)w_stride, (void)a_stride, (void)aux, (void)aux_stride;                                              \
+    runA(w, nr, k0, kn, a, nc, y, ldy, acc, fold);                                                            \
+  }
+AMXK(q2_K, 0, 0)
+AMXK(q3_K, 4, 1)
+AMXK(q4_K, 0, 0)
+AMXK(q5_K, 0, 0)
+AMXK(q6_K, 32, 1)
+
+static quant_gemm g_gemm[T_COUNT];
+
+static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run_fn run) {
+  if (!t[type].gemm || !quant_avx512_gemv_int(type)) return;
+  quant_gemm *g = &g_gemm[type];
+  *g = *t[type].gemm;
+  g->rows = 16;
+  g->cols = ACOLS;
+  g->kc = KC;
+  g->panel_bytes = (size_t)(KC / QK_K) * PA_VECS * 64;
+  g->pack = pack;
+  g->run = run;
+  g->act_tiles = 1;
+  g->gemv = quant_avx512_gemv_int(type);
+  t[type].gemm = g;
+}
+
+void quant_amx_table(quant_kernels *t) {
+  set_amx(t, T_Q2_K, pack_amx_q2_K, run_amx_q2_K);
+  set_amx(t, T_Q3_K, pack_amx_q3_K, run_amx_q3_K);
+  set_amx(t, T_Q4_K, pack_amx_q4_K, run_amx_q4_K);
+  set_amx(t, T_Q5_K, pack_amx_q5_K, run_amx_q5_K);
+  set_amx(t, T_Q6_K, pack_amx_q6_K, run_amx_q6_K);
+}
