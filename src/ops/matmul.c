@@ -43,13 +43,15 @@ static size_t act_stride(uint32_t vdt, int64_t n_in) {
 
 static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act_aux); }
 
+// Rows of activations (and side data) the scratch holds: tiled activations
+// (quant_gemm.act_tiles) take whole groups of rows.
+static size_t act_rows(int64_t n_tokens) { return round_up((size_t)n_tokens, QUANT_TILE_ROWS); }
+
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
   uint32_t vdt = quant_vec_dot_type(type);
   if (vdt == T_F32) return 0;
-  // Tiled activations (quant_gemm.act_tiles) take whole groups of rows.
-  int64_t rows = (n_tokens + QUANT_TILE_ROWS - 1) / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
-  size_t bytes = act_stride(vdt, n_in) * (size_t)rows;
-  if (needs_aux(vdt)) bytes += round_up(aux_stride(n_in) * (size_t)n_tokens, MM_ALIGN);
+  size_t bytes = act_stride(vdt, n_in) * act_rows(n_tokens);
+  if (needs_aux(vdt)) bytes += round_up(aux_stride(n_in) * act_rows(n_tokens), MM_ALIGN);
   return bytes + MM_ALIGN;  // room to align the caller's pointer
 }
 
@@ -74,7 +76,7 @@ typedef struct {
   const uint8_t *act;  // activation rows (x itself for F32)
   size_t act_stride;
   int act_f32;         // activations rounded through vdt, but stored as floats
-  int act_tiles;       // activations (Q8_K) in the tiled layout of quant_q8_K_tile
+  int act_tiles;       // activations (and side data) in the tiled layout of quant_act_tile
   act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
@@ -98,6 +100,27 @@ static void round_through(uint32_t type, const float *src, float *dst, int64_t n
   }
 }
 
+// Row t's blocks [b0, b1) into their places in its tile group: quantized
+// (and their side data computed) a chunk at a time on the stack, then
+// scattered block by block.
+static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, const float *src) {
+  enum { CHUNK = 8192 };  // bytes of quantized blocks per step
+  int64_t bs = type_block_size(j->vdt), g = t / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
+  size_t bb = type_block_bytes(j->vdt);
+  uint8_t *group = (uint8_t *)j->act + (size_t)g * j->act_stride;
+  act_aux *aux_group = j->aux ? (act_aux *)((uint8_t *)j->aux + (size_t)g * j->aux_stride) : NULL;
+  _Alignas(64) uint8_t q[CHUNK];
+  act_aux x[CHUNK / 34];  // side data of the 32-element blocks (34 bytes at least) in a chunk
+  int64_t per = (int64_t)(CHUNK / bb);
+  for (int64_t c0 = b0; c0 < b1; c0 += per) {
+    int64_t n = b1 - c0 < per ? b1 - c0 : per;
+    j->quantize(src + (c0 - b0) * bs, q, n * bs);
+    if (aux_group) quant_act_aux(j->vdt, j->aux_bias, q, n * bs, x);
+    for (int64_t b = 0; b < n; b++)
+      quant_act_tile(j->vdt, q + (size_t)b * bb, aux_group ? &x[b] : NULL, c0 + b, (int)(t - g), group, aux_group);
+  }
+}
+
 static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   int64_t bs = type_block_size(j->vdt);
   size_t bb = type_block_bytes(j->vdt);
@@ -106,13 +129,8 @@ static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
     round_through(j->vdt, src, (float *)(j->act + (size_t)t * j->act_stride) + b0 * bs, (b1 - b0) * bs);
     return;
   }
-  if (j->act_tiles) {  // one super-block at a time into its place in the tile group
-    uint8_t *group = (uint8_t *)j->act + (size_t)(t / QUANT_TILE_ROWS * QUANT_TILE_ROWS) * j->act_stride;
-    block_q8_K blk;
-    for (int64_t b = b0; b < b1; b++) {
-      j->quantize(src + (b - b0) * bs, &blk, bs);
-      quant_q8_K_tile(&blk, b, (int)(t % QUANT_TILE_ROWS), group);
-    }
+  if (j->act_tiles) {
+    quantize_tiled(j, t, b0, b1, src);
     return;
   }
   uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_stride + (size_t)b0 * bb;
@@ -309,8 +327,7 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
     j->act_f32 = f.as_f32;
     j->act_tiles = f.tiles;
     if (f.aux_bias != 0) {
-      int64_t rows = (j->n_tokens + QUANT_TILE_ROWS - 1) / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
-      j->aux = (act_aux *)(s + j->act_stride * (size_t)rows);
+      j->aux = (act_aux *)(s + j->act_stride * act_rows(j->n_tokens));
       j->aux_stride = aux_stride(j->n_in);
       j->aux_bias = f.aux_bias > 0 ? f.aux_bias : 0;
     }

@@ -104,16 +104,20 @@ typedef struct {
 // Fills aux[0..n/32) for an activation row of act_type (Q8_0 or Q8_1).
 void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_aux *aux);
 
-// Tiled Q8_K activations (for tile-unit kernels, quant_gemm.act_tiles): a
-// group of QUANT_TILE_ROWS activation rows occupies the bytes of those rows,
-// and holds per super-block b, at b * QUANT_TILE_ROWS * sizeof(block_q8_K):
-// the quants as 4 tiles of 16 rows x 64 values (values 64s..64s+63 of row r
-// at 1024 s + 64 r), then the 16 rows' d (float), then their bsums (16 x 16
-// int16). Writes super-block b of row r (< QUANT_TILE_ROWS) into its group.
+// Tiled activations (for tile-unit kernels, quant_gemm.act_tiles): a group
+// of QUANT_TILE_ROWS activation rows occupies the bytes of those rows, and
+// holds per block b, at b * QUANT_TILE_ROWS * the block's bytes, the quants
+// of the 16 rows as tiles of 16 rows x 64 values (values 64s..64s+63 of row
+// r at 1024 s + 64 r; a 32-element block is one tile of 16 x 32, row r at
+// 32 r). Q8_K then has the 16 rows' d (float) and bsums (16 x 16 int16);
+// Q8_0 / Q8_1 keep their side data in the group's act_aux rows, tiled the
+// same way: block b of row r at b * 16 + r. quant_act_tile writes block b of
+// row r (< QUANT_TILE_ROWS), quantized as blk, with its side data x.
 #define QUANT_TILE_ROWS 16
 #define QUANT_TILE_D 4096
 #define QUANT_TILE_BSUMS 4160
-void quant_q8_K_tile(const block_q8_K *x, int64_t b, int r, void *group);
+void quant_act_tile(uint32_t act_type, const void *blk, const act_aux *x, int64_t b, int r, void *group,
+                    act_aux *aux_group);
 
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first

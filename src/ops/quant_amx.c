@@ -26,7 +26,6 @@
 #include "ops/avx512_rows.h"
 #include "ops/quant.h"
 
-#define ACOLS 16  // activation rows per tile product
 #define KC 1024   // elements per K-chunk of a panel
 // Panel per super-block (16 rows): the h plane's 64 vectors (4 B tiles of 64
 // values), the l plane's 64, CM[8], D, DM.
@@ -35,29 +34,37 @@
 #define PA_D 136
 #define PA_DM 137
 
-// The tile layout, in the form ldtilecfg reads: tile 0 the activations (nc
-// rows of 64 bytes), tiles 1 and 2 the two weight planes (16 rows of 16 x 4
-// bytes), tiles 4-7 the int32 sums of two super-blocks (nc rows of 16).
+// The tile layouts, in the form ldtilecfg reads. K-quants: tile 0 the
+// activations (nc rows of 64 bytes), tiles 1 and 2 the two weight planes (16
+// rows of 16 x 4 bytes), tiles 4-7 the int32 sums of two super-blocks (nc
+// rows of 16). 32-element blocks: tile 0 the activations (nc rows of 32
+// bytes), tile 1 one half of a block's panel (8 rows of 16 x 4 bytes), tiles
+// 4-7 the int32 sums of four blocks.
 typedef struct {
   uint8_t palette, start_row, reserved[14];
   uint16_t colsb[16];
   uint8_t rows[16];
 } tile_config;
 
-// The configuration stays loaded between calls of one thread; it is
-// reloaded only when the activation-row count changes (a last, short group).
-// initial-exec: a plain %fs-relative read, also in the shared library (the
-// default there calls __tls_get_addr, which measured 1.3% of a prefill).
-static _Thread_local __attribute__((tls_model("initial-exec"))) int g_config_rows;
+enum { LAYOUT_K = 1, LAYOUT_32 = 2 };
 
-AI void configure(int nc) {
-  if (g_config_rows == nc) return;
+// The configuration stays loaded between calls of one thread; it is
+// reloaded only when the layout or the activation-row count changes (a last,
+// short group). initial-exec: a plain %fs-relative read, also in the shared
+// library (the default there calls __tls_get_addr: 1.3% of a prefill).
+static _Thread_local __attribute__((tls_model("initial-exec"))) int g_config;
+
+AI void configure(int layout, int nc) {
+  if (g_config == layout * 64 + nc) return;
   tile_config c = {.palette = 1};
+  int k32 = layout == LAYOUT_32;
   c.rows[0] = (uint8_t)nc;
-  c.colsb[0] = 64;
-  for (int t = 1; t < 3; t++) {
-    c.rows[t] = 16;
-    c.colsb[t] = 64;
+  c.colsb[0] = k32 ? 32 : 64;
+  c.rows[1] = k32 ? 8 : 16;
+  c.colsb[1] = 64;
+  if (!k32) {
+    c.rows[2] = 16;
+    c.colsb[2] = 64;
   }
   for (int t = 4; t < 8; t++) {
     c.rows[t] = (uint8_t)nc;
@@ -66,7 +73,7 @@ AI void configure(int nc) {
   // Not _tile_loadconfig: GCC 12 declares its operand as 8 bytes, and the
   // stores to the rest of the configuration are then dropped.
   __asm__ volatile("ldtilecfg %0" ::"m"(c));
-  g_config_rows = nc;
+  g_config = layout * 64 + nc;
 }
 
 // ---- packing ----------------------------------------------------------------------------
@@ -142,13 +149,13 @@ AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
   }
 
 // acc[t] += super-block i's stored sums for token t < nc; sb: its tiled activations.
-AI void finish_super(__m512 acc[ACOLS], int32_t c[2][ACOLS * 16], const __m512i *blk, const uint8_t *sb, int nc,
+AI void finish_super(__m512 acc[QUANT_TILE_ROWS], int32_t c[2][QUANT_TILE_ROWS * 16], const __m512i *blk, const uint8_t *sb, int nc,
                      int fold) {
   __m512 D = _mm512_load_ps(blk + PA_D), DM = _mm512_load_ps(blk + PA_DM);
   const float *d = (const float *)(sb + QUANT_TILE_D);
   const int16_t *bsums = (const int16_t *)(sb + QUANT_TILE_BSUMS);
   UNROLL
-  for (int t = 0; t < ACOLS; t++) {
+  for (int t = 0; t < QUANT_TILE_ROWS; t++) {
     if (t >= nc) break;
     __m512i is = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c[0] + 16 * t), 7),
                                   _mm512_load_si512(c[1] + 16 * t));
@@ -167,11 +174,11 @@ AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int 
   const __m512i *panel = pv;
   int64_t nb = kn / QK_K;
   const uint8_t *x0 = (const uint8_t *)a + (size_t)(k0 / QK_K) * TILE_SB;
-  configure(nc);
-  _Alignas(64) int32_t c[2][2][ACOLS * 16];
-  __m512 acc[ACOLS];
+  configure(LAYOUT_K, nc);
+  _Alignas(64) int32_t c[2][2][QUANT_TILE_ROWS * 16];
+  __m512 acc[QUANT_TILE_ROWS];
   UNROLL
-  for (int t = 0; t < ACOLS; t++) acc[t] = t < nc ? load16(y + t * ldy, nr, accum) : _mm512_setzero_ps();
+  for (int t = 0; t < QUANT_TILE_ROWS; t++) acc[t] = t < nc ? load16(y + t * ldy, nr, accum) : _mm512_setzero_ps();
   // The tile unit works on super-block i + 1 while the vector units finish i.
   TILE_SUPER(4, 5, 0, c[0])
   for (int64_t i = 0; i < nb; i += 2) {
@@ -181,7 +188,7 @@ AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int 
     FINISH_SUPER(i + 1, c[1])
   }
   UNROLL
-  for (int t = 0; t < ACOLS; t++)
+  for (int t = 0; t < QUANT_TILE_ROWS; t++)
     if (t < nc) store16(y + t * ldy, acc[t], nr, 0);
 }
 
@@ -202,24 +209,122 @@ AMXK(q4_K, 0, 0)
 AMXK(q5_K, 0, 0)
 AMXK(q6_K, 32, 1)
 
+// ---- 32-element blocks -------------------------------------------------------------------
+// The panel is the AVX-512 kernels' (avx512_rows.h), packed with the
+// weights' offsets subtracted (signed bytes: tdpbssd) or, for Q4_1 / Q5_1,
+// unsigned (tdpbsud), whose mins come back through the Q8_1 sums. Every
+// block has its own float scales, so every 16 x 16 x 32 product leaves the
+// tile unit, and each token's 16 sums are scaled and added as the VNNI
+// kernel does (convert, D x d, fused multiply-add): a row's result is the
+// same bits at AMX and AVX-512 in any batch. Four C tiles pipeline the
+// blocks: the tile unit works on the next two while the vector units scale
+// the last two.
+
+// acc[t] += block i's stored sums c for token t < nc, scaled; x: the block's
+// tiled side data (16 rows).
+AI void scale32(__m512 acc[QUANT_TILE_ROWS], const int32_t *c, const __m512i *blk, int h, const act_aux *x, int nc,
+                int q81) {
+  __m512 D = _mm512_load_ps(blk + 16 + h), M = _mm512_load_ps(blk + 18 + h);
+  UNROLL
+  for (int t = 0; t < QUANT_TILE_ROWS; t++) {
+    if (t >= nc) break;
+    __m512 s = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t));
+    acc[t] = _mm512_fmadd_ps(s, _mm512_mul_ps(D, _mm512_set1_ps(x[t].d)), acc[t]);
+    if (q81) acc[t] = _mm512_fmadd_ps(M, _mm512_set1_ps(x[t].s), acc[t]);
+  }
+}
+
+// Block i (if there is one) of the chunk into C tile ct, stored at c.
+#define TILE_BLOCK(ct, i, c)                                                  \
+  if ((i) < nb) {                                                             \
+    _tile_loadd(0, qs0 + (size_t)(i) * QUANT_TILE_ROWS * bb, QK);             \
+    _tile_loadd(1, panel + (size_t)(i) * P32_VECS + 8 * h, 64);               \
+    _tile_zero(ct);                                                           \
+    if (q81) _tile_dpbsud(ct, 0, 1);                                          \
+    else _tile_dpbssd(ct, 0, 1);                                              \
+    _tile_stored(ct, c, 64);                                                  \
+  }
+#define SCALE_BLOCK(i, c) \
+  if ((i) < nb) scale32(acc, c, panel + (size_t)(i) * P32_VECS, h, x0 + (i) * QUANT_TILE_ROWS, nc, q81);
+
+// a, aux: the group's tiled activations and side data.
+AI void run32(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, const act_aux *aux, int nc, float *y,
+              int64_t ldy, int accum, int q81) {
+  const __m512i *panel = pv;
+  int64_t b0 = k0 / QK, nb = kn / QK;
+  size_t bb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+  const uint8_t *qs0 = (const uint8_t *)a + (size_t)b0 * QUANT_TILE_ROWS * bb;
+  const act_aux *x0 = aux + b0 * QUANT_TILE_ROWS;
+  configure(LAYOUT_32, nc);
+  _Alignas(64) int32_t c[4][QUANT_TILE_ROWS * 16];
+  for (int h = 0; h < (nr > 16 ? 2 : 1); h++) {
+    __m512 acc[QUANT_TILE_ROWS];
+    UNROLL
+    for (int t = 0; t < QUANT_TILE_ROWS; t++)
+      acc[t] = t < nc ? load16(y + t * ldy + 16 * h, nr - 16 * h, accum) : _mm512_setzero_ps();
+    TILE_BLOCK(4, 0, c[0])
+    TILE_BLOCK(5, 1, c[1])
+    for (int64_t i = 0; i < nb; i += 4) {
+      TILE_BLOCK(6, i + 2, c[2])
+      TILE_BLOCK(7, i + 3, c[3])
+      SCALE_BLOCK(i, c[0])
+      SCALE_BLOCK(i + 1, c[1])
+      TILE_BLOCK(4, i + 4, c[0])
+      TILE_BLOCK(5, i + 5, c[1])
+      SCALE_BLOCK(i + 2, c[2])
+      SCALE_BLOCK(i + 3, c[3])
+    }
+    UNROLL
+    for (int t = 0; t < QUANT_TILE_ROWS; t++)
+      if (t < nc) store16(y + t * ldy + 16 * h, acc[t], nr - 16 * h, 0);
+  }
+}
+
+#define AMX32(name, q81, bias)                                                                                \
+  static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name, bias);                                                \
+  }                                                                                                           \
+  static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
+                             size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
+                             int64_t ldy, int acc) {                                                          \
+    (void)w_stride, (void)a_stride, (void)aux_stride;                                                         \
+    run32(w, nr, k0, kn, a, aux, nc, y, ldy, acc, q81);                                                       \
+  }
+AMX32(q4_0, 0, 8)
+AMX32(q4_1, 1, 0)
+AMX32(q5_0, 0, 16)
+AMX32(q5_1, 1, 0)
+AMX32(q8_0, 0, 128)
+
+// ---- tables ---------------------------------------------------------------------------------
+
 static quant_gemm g_gemm[T_COUNT];
 
+// A type's AVX-512 entry with the AMX prompt kernels; the K-quants also take
+// the integer-scaled gemv, the others keep theirs (and the side data it
+// needs, which holds the scales the AMX kernels read).
 static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run_fn run) {
-  if (!t[type].gemm || !quant_avx512_gemv_int(type)) return;
+  int k = type_block_size(type) == QK_K;
+  if (!t[type].gemm || (k && !quant_avx512_gemv_int(type))) return;
   quant_gemm *g = &g_gemm[type];
   *g = *t[type].gemm;
-  g->rows = 16;
-  g->cols = ACOLS;
+  g->rows = k ? 16 : 32;
+  g->cols = QUANT_TILE_ROWS;
   g->kc = KC;
-  g->panel_bytes = (size_t)(KC / QK_K) * PA_VECS * 64;
+  g->panel_bytes = (size_t)(KC / (k ? QK_K : QK)) * (k ? PA_VECS : P32_VECS) * 64;
   g->pack = pack;
   g->run = run;
   g->act_tiles = 1;
-  g->gemv = quant_avx512_gemv_int(type);
+  if (k) g->gemv = quant_avx512_gemv_int(type);
   t[type].gemm = g;
 }
 
 void quant_amx_table(quant_kernels *t) {
+  set_amx(t, T_Q4_0, pack_amx_q4_0, run_amx_q4_0);
+  set_amx(t, T_Q4_1, pack_amx_q4_1, run_amx_q4_1);
+  set_amx(t, T_Q5_0, pack_amx_q5_0, run_amx_q5_0);
+  set_amx(t, T_Q5_1, pack_amx_q5_1, run_amx_q5_1);
+  set_amx(t, T_Q8_0, pack_amx_q8_0, run_amx_q8_0);
   set_amx(t, T_Q2_K, pack_amx_q2_K, run_amx_q2_K);
   set_amx(t, T_Q3_K, pack_amx_q3_K, run_amx_q3_K);
   set_amx(t, T_Q4_K, pack_amx_q4_K, run_amx_q4_K);
