@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
   double bw, pp, tg;
   double peak;       // ops/s of the arithmetic the main weight type uses, all threads
+  double amx_peak;   // the AMX tile unit's int8 ops/s when the quantized kernels use it, else 0
   double mm_params;   // multiply-adds per token in the layers' matrix products
   double out_params;  // those of the output projection, which a prompt runs for its last token only
   uint32_t type;     // the type holding most weight bytes
@@ -82,6 +83,8 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   r->bw = membw_measure(bwp, (size_t)512 << 20, 7);
   describe_weights(m, r);
   r->peak = peak_for_type(bwp, r->type);
+  bool quantized = r->type != T_F32 && r->type != T_F16 && r->type != T_BF16;
+  r->amx_peak = quantized ? peak_int8_amx(bwp) : 0;
   pool_free(bwp);
   llmux_context_params cp = llmux_context_default_params();
   cp.n_threads = o->threads;
@@ -113,15 +116,17 @@ static void report(const llmux_model *m, const bench_opts *o, const bench_result
   // projection once (only the last token's logits are computed).
   double pp_macs = o->n_prompt > 0 ? r->mm_params + r->out_params / o->n_prompt : 0;
   double pp_ops = r->pp * 2.0 * pp_macs, pp_pct = pp_ops / r->peak * 100.0;
+  double amx_pct = r->amx_peak > 0 ? pp_ops / r->amx_peak * 100.0 : 0;
   const char *unit = r->type == T_F32 || r->type == T_F16 || r->type == T_BF16 ? "f32 FMA" : "int8 dot";
   if (o->json) {
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
            "\"mem_bw_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
            "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_macs_per_token\": %.0f, \"pp_gops\": %.1f, "
-           "\"peak_gops\": %.1f, \"pp_peak_pct\": %.1f, \"reps\": %d}\n",
+           "\"peak_gops\": %.1f, \"pp_peak_pct\": %.1f, \"amx_peak_gops\": %.1f, \"pp_amx_peak_pct\": %.1f, "
+           "\"reps\": %d}\n",
            llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
            o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, pp_pct,
-           o->reps);
+           r->amx_peak / 1e9, amx_pct, o->reps);
     return;
   }
   printf("model           %s (%s), %.1f MiB of weights read per token\n", llmux_model_name(m), llmux_model_arch(m),
@@ -129,9 +134,11 @@ static void report(const llmux_model *m, const bench_opts *o, const bench_result
   printf("threads         %d (%s kernels)\n", o->threads, cpu_simd_name(cpu_simd_level()));
   printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
   printf("peak            %.1f GOP/s %s (%s weights), measured\n", r->peak / 1e9, unit, type_name(r->type));
+  if (r->amx_peak > 0) printf("AMX peak        %.1f GOP/s int8 tile products, measured\n", r->amx_peak / 1e9);
   if (o->n_prompt > 0)
     printf("prompt  pp%-5d %.2f tokens/s (median of %d) = %.1f GOP/s, %.1f%% of peak\n", o->n_prompt, r->pp, o->reps,
            pp_ops / 1e9, pp_pct);
+  if (o->n_prompt > 0 && r->amx_peak > 0) printf("                %.1f%% of the AMX peak\n", amx_pct);
   if (o->n_gen > 0)
     printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s)\n",
            o->n_gen, r->tg, o->reps, roof, r->bw / wb);

@@ -13,6 +13,7 @@ double peak_fma_avx2(long iters);
 double peak_fma_avx512(long iters);
 double peak_dot_avx2(long iters);
 double peak_dot_avx512(long iters);
+double peak_dot_amx(long iters);
 
 static double fma_scalar(long iters) {
   float a[8] = {0}, x = 0.999f, y = 0.5f, sum = 0;
@@ -80,6 +81,14 @@ static double measure_level(pool *p, double (*avx512)(long), double (*avx2)(long
 
 double peak_f32_fma(pool *p) { return measure_level(p, peak_fma_avx512, peak_fma_avx2, fma_scalar); }
 double peak_int8_dot(pool *p) { return measure_level(p, peak_dot_avx512, peak_dot_avx2, dot_scalar); }
+
+double peak_int8_amx(pool *p) {
+#if defined(__x86_64__)
+  if (cpu_simd_level() >= SIMD_AMX) return measure(p, peak_dot_amx, 400000);
+#endif
+  (void)p;
+  return 0;
+}
 
 double peak_for_type(pool *p, uint32_t type) {
   return type == T_F32 || type == T_F16 || type == T_BF16 ? peak_f32_fma(p) : peak_int8_dot(p);

@@ -12,6 +12,11 @@
 // Operations per second of all the pool's threads together (median of reps).
 double peak_f32_fma(pool *p);
 double peak_int8_dot(pool *p);
+// The AMX tile unit's int8 rate (tdpbssd), 0 below SIMD_AMX. At that level
+// the prompt kernels of the quantized types run on it, but every 32 values
+// (a K-quant's 256) of each product leave it to be scaled in AVX-512, so
+// bench reports prompt speed against both.
+double peak_int8_amx(pool *p);
 // The peak that applies to a weight type (f32 FMA for float types, int8 otherwise).
 double peak_for_type(pool *p, uint32_t type);
 

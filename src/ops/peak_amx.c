@@ -1,0 +1,36 @@
+// peak_amx: a register-only loop of AMX tile products for peak.c: tdpbssd on
+// full 16 x 64 byte tiles (16 x 16 x 64 signed byte multiply-adds each) into
+// four independent accumulators, the tile unit's int8 peak.
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "ops/quant.h"
+
+double peak_dot_amx(long iters);
+
+double peak_dot_amx(long iters) {
+  struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+  } c = {.palette = 1};
+  for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
+  __asm__ volatile("ldtilecfg %0" ::"m"(c));  // not _tile_loadconfig (see quant_amx.c)
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (long i = 0; i < iters; i++) {
+    _tile_dpbssd(4, 0, 2);
+    _tile_dpbssd(5, 0, 3);
+    _tile_dpbssd(6, 1, 2);
+    _tile_dpbssd(7, 1, 3);
+  }
+  _tile_release();
+  quant_amx_forget_config();  // the prompt kernels load theirs again
+  return 2.0 * 16 * 16 * 64 * 4 * (double)iters;
+}
