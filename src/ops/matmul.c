@@ -100,9 +100,8 @@ static void round_through(uint32_t type, const float *src, float *dst, int64_t n
   }
 }
 
-// Row t's blocks [b0, b1) into their places in its tile group: quantized
-// (and their side data computed) a chunk at a time on the stack, then
-// scattered block by block.
+// Row t's blocks [b0, b1) into their places in its tile group: quantized a
+// chunk at a time on the stack, then scattered block by block.
 static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, const float *src) {
   enum { CHUNK = 8192 };  // bytes of quantized blocks per step
   int64_t bs = type_block_size(j->vdt), g = t / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
@@ -110,14 +109,11 @@ static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
   uint8_t *group = (uint8_t *)j->act + (size_t)g * j->act_stride;
   act_aux *aux_group = j->aux ? (act_aux *)((uint8_t *)j->aux + (size_t)g * j->aux_stride) : NULL;
   _Alignas(64) uint8_t q[CHUNK];
-  act_aux x[CHUNK / 34];  // side data of the 32-element blocks (34 bytes at least) in a chunk
   int64_t per = (int64_t)(CHUNK / bb);
   for (int64_t c0 = b0; c0 < b1; c0 += per) {
     int64_t n = b1 - c0 < per ? b1 - c0 : per;
     j->quantize(src + (c0 - b0) * bs, q, n * bs);
-    if (aux_group) quant_act_aux(j->vdt, j->aux_bias, q, n * bs, x);
-    for (int64_t b = 0; b < n; b++)
-      quant_act_tile(j->vdt, q + (size_t)b * bb, aux_group ? &x[b] : NULL, c0 + b, (int)(t - g), group, aux_group);
+    for (int64_t b = 0; b < n; b++) quant_act_tile(j->vdt, q + (size_t)b * bb, c0 + b, (int)(t - g), group, aux_group);
   }
 }
 

@@ -723,8 +723,7 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
   }
 }
 
-void quant_act_tile(uint32_t act_type, const void *blk, const act_aux *x, int64_t b, int r, void *group,
-                    act_aux *aux_group) {
+void quant_act_tile(uint32_t act_type, const void *blk, int64_t b, int r, void *group, act_aux *aux_group) {
   uint8_t *g = group;
   if (act_type == T_Q8_K) {
     const block_q8_K *k = blk;
@@ -736,7 +735,10 @@ void quant_act_tile(uint32_t act_type, const void *blk, const act_aux *x, int64_
   }
   size_t bb = type_block_bytes(act_type);  // Q8_0 or Q8_1: the quants end the block
   memcpy(g + (size_t)b * QUANT_TILE_ROWS * bb + QK * r, (const uint8_t *)blk + bb - QK, QK);
-  if (aux_group) aux_group[b * QUANT_TILE_ROWS + r] = *x;
+  uint16_t d, s = 0;
+  memcpy(&d, blk, 2);
+  if (act_type == T_Q8_1) memcpy(&s, (const uint8_t *)blk + 2, 2);
+  aux_group[b * QUANT_TILE_ROWS + r] = (act_aux){.d = h2f(d), .s = h2f(s)};
 }
 
 // ---- tables -------------------------------------------------------------------------------

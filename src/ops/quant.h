@@ -111,13 +111,13 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
 // r at 1024 s + 64 r; a 32-element block is one tile of 16 x 32, row r at
 // 32 r). Q8_K then has the 16 rows' d (float) and bsums (16 x 16 int16);
 // Q8_0 / Q8_1 keep their side data in the group's act_aux rows, tiled the
-// same way: block b of row r at b * 16 + r. quant_act_tile writes block b of
-// row r (< QUANT_TILE_ROWS), quantized as blk, with its side data x.
+// same way: block b of row r at b * 16 + r, with d and s only (the tile
+// kernels need no correction term). quant_act_tile writes block b of row r
+// (< QUANT_TILE_ROWS), quantized as blk, and its side data.
 #define QUANT_TILE_ROWS 16
 #define QUANT_TILE_D 4096
 #define QUANT_TILE_BSUMS 4160
-void quant_act_tile(uint32_t act_type, const void *blk, const act_aux *x, int64_t b, int r, void *group,
-                    act_aux *aux_group);
+void quant_act_tile(uint32_t act_type, const void *blk, int64_t b, int r, void *group, act_aux *aux_group);
 
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first
