@@ -421,6 +421,27 @@ typedef void (*khead_fn)(const rows16 *R, size_t off, khead *H);
 typedef void (*kgroup_fn)(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]);
 #define FOR_GROUPS(X) X(0) X(1) X(2) X(3)
 
+// Unpacks super-block `off` of 16 rows: its head into H, then each of its 64
+// vectors (sub-block j's four at 4j .. 4j + 3) through store(p, v, W, SC[j],
+// arg), the packers' common walk.
+typedef void (*kstore_fn)(__m512i *p, int v, __m512i w, __m512i sc, int arg);
+AI void kunpack(const rows16 *R, size_t off, khead_fn head, kgroup_fn group, khead *H, __m512i *p, kstore_fn store,
+                int arg) {
+  head(R, off, H);
+#define GROUP(g)                                                                  \
+  {                                                                               \
+    __m512i W[16];                                                                \
+    int J[4];                                                                     \
+    group(R, off, H, g, W, J);                                                    \
+    UNROLL                                                                        \
+    for (int q = 0; q < 4; q++)                                                   \
+      UNROLL                                                                      \
+      for (int k = 0; k < 4; k++) store(p, 4 * J[q] + k, W[4 * q + k], H->SC[J[q]], arg); \
+  }
+  FOR_GROUPS(GROUP)
+#undef GROUP
+}
+
 // The activation sums of a super-block times its rows' cm: the int32 mins term.
 AI __m512i kmins_bsums(const __m512i CM[8], const int16_t *bsums) {
   __m512i m = _mm512_setzero_si512();

@@ -92,32 +92,22 @@ AI void fold_split(__m512i W, __m512i sc, int off, __m512i *H, __m512i *L) {
   *L = _mm512_or_si512(_mm512_and_si512(we, m7), _mm512_slli_epi16(_mm512_and_si512(wo, m7), 8));
 }
 
+// Vector v of the super-block (sub-block scale sc) into both planes.
+AI void store_planes(__m512i *p, int v, __m512i w, __m512i sc, int off) {
+  __m512i hv, lv;
+  fold_split(w, sc, off, &hv, &lv);
+  _mm512_store_si512(p + v, hv);
+  _mm512_store_si512(p + 64 + v, lv);
+}
+
 AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes,
               khead_fn head, kgroup_fn group, int off) {
   rows16 R;
   rows16_init(&R, w, stride, nr);
   __m512i *p = panel;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PA_VECS) {
-    size_t o = (size_t)b * bytes;
     khead H;
-    head(&R, o, &H);
-#define GROUP(g)                                                                      \
-  {                                                                                   \
-    __m512i W[16];                                                                    \
-    int J[4];                                                                         \
-    group(&R, o, &H, g, W, J);                                                        \
-    UNROLL                                                                            \
-    for (int q = 0; q < 4; q++)                                                       \
-      UNROLL                                                                          \
-      for (int k = 0; k < 4; k++) {                                                   \
-        __m512i hv, lv;                                                               \
-        fold_split(W[4 * q + k], H.SC[J[q]], off, &hv, &lv);                          \
-        _mm512_store_si512(p + 4 * J[q] + k, hv);                                     \
-        _mm512_store_si512(p + 64 + 4 * J[q] + k, lv);                                \
-      }                                                                               \
-  }
-    FOR_GROUPS(GROUP)
-#undef GROUP
+    kunpack(&R, (size_t)b * bytes, head, group, &H, p, store_planes, off);
     UNROLL
     for (int i = 0; i < 8; i++) _mm512_store_si512(p + PA_CM + i, H.CM[i]);
     _mm512_store_ps(p + PA_D, H.D);

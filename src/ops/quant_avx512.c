@@ -315,27 +315,19 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
 // sub-block j, as float: exact, 11 x at most 8 significant bits), CM[8], DM.
 #define PK_VECS 89
 
+AI void store_plain(__m512i *p, int v, __m512i w, __m512i sc, int arg) {
+  (void)sc, (void)arg;
+  _mm512_store_si512(p + v, w);
+}
+
 AI void packK(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head,
               kgroup_fn group) {
   rows16 R;
   rows16_init(&R, w, stride, nr);
   __m512i *p = panel;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK_VECS) {
-    size_t off = (size_t)b * bytes;
     khead H;
-    head(&R, off, &H);
-#define GROUP(g)                                                                             \
-  {                                                                                          \
-    __m512i W[16];                                                                           \
-    int J[4];                                                                                \
-    group(&R, off, &H, g, W, J);                                                             \
-    UNROLL \
-    for (int q = 0; q < 4; q++)                                                              \
-      UNROLL \
-      for (int k = 0; k < 4; k++) _mm512_store_si512(p + 4 * J[q] + k, W[4 * q + k]);        \
-  }
-    FOR_GROUPS(GROUP)
-#undef GROUP
+    kunpack(&R, (size_t)b * bytes, head, group, &H, p, store_plain, 0);
     UNROLL
     for (int j = 0; j < 16; j++) _mm512_store_ps(p + 64 + j, _mm512_mul_ps(_mm512_cvtepi32_ps(H.SC[j]), H.D));
     UNROLL
