@@ -276,7 +276,9 @@ static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
   if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
   // Small batches (parallel decoding) stream the weight rows once per gemv
   // width: measured faster than packing up to a few widths.
-  if (g && g->gemv && n_tokens <= (int64_t)g->gemv_cols * MM_GEMV_PASSES) {
+  int64_t gemv_max = 0;
+  if (g) gemv_max = g->gemv_max > 0 ? g->gemv_max : (int64_t)g->gemv_cols * MM_GEMV_PASSES;
+  if (g && g->gemv && n_tokens <= gemv_max) {
     pt->gemv = g->gemv;
     pt->gemm = g;
   } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) pt->gemm = g;

@@ -145,7 +145,8 @@ typedef struct {
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)
   gemv_fn gemv;        // NULL: small batches go through vec_dot
-  int gemv_cols;       // largest batch for one gemv pass; larger batches are packed
+  int gemv_cols;       // largest batch for one gemv pass
+  int gemv_max;        // largest batch for gemv (0: matmul's default of a few passes); larger ones are packed
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

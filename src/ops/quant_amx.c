@@ -308,6 +308,9 @@ static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run
   g->run = run;
   g->act_tiles = 1;
   if (k) g->gemv = quant_avx512_gemv_int(type);
+  // The tile kernels overtake two gemv passes from 17-24 rows (one weight
+  // copy in cache; weights streamed from memory favour them more).
+  else g->gemv_max = 2 * g->gemv_cols;
   t[type].gemm = g;
 }
 
