@@ -76,7 +76,7 @@ typedef struct {
   const uint8_t *act;  // activation rows (x itself for F32)
   size_t act_stride;
   int act_f32;         // activations rounded through vdt, but stored as floats
-  int act_tiles;       // activations (and side data) in the tiled layout of quant_act_tile
+  int act_tiles;       // 0, or activations (and side data) tiled by quant_act_tile in this layout
   act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
@@ -113,7 +113,8 @@ static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
   for (int64_t c0 = b0; c0 < b1; c0 += per) {
     int64_t n = b1 - c0 < per ? b1 - c0 : per;
     j->quantize(src + (c0 - b0) * bs, q, n * bs);
-    for (int64_t b = 0; b < n; b++) quant_act_tile(j->vdt, q + (size_t)b * bb, c0 + b, (int)(t - g), group, aux_group);
+    for (int64_t b = 0; b < n; b++)
+      quant_act_tile(j->vdt, j->act_tiles, q + (size_t)b * bb, c0 + b, (int)(t - g), group, aux_group);
   }
 }
 
@@ -297,7 +298,7 @@ static act_fmt act_format(const mm_part *pt) {
   act_fmt f = {.vdt = quant_vec_dot_type(pt->w->type)};
   const quant_gemm *g = pt->gemm;
   f.as_f32 = g && g->act_f32;
-  f.tiles = g && g->act_tiles && !pt->gemv;
+  f.tiles = g && !pt->gemv ? g->act_tiles : 0;
   f.aux_bias = g && g->aux_bias != 0 && needs_aux(f.vdt) ? g->aux_bias : 0;
   return f;
 }

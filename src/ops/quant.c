@@ -723,14 +723,19 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
   }
 }
 
-void quant_act_tile(uint32_t act_type, const void *blk, int64_t b, int r, void *group, act_aux *aux_group) {
+void quant_act_tile(uint32_t act_type, int tiles, const void *blk, int64_t b, int r, void *group,
+                    act_aux *aux_group) {
   uint8_t *g = group;
   if (act_type == T_Q8_K) {
     const block_q8_K *k = blk;
     uint8_t *sb = g + (size_t)b * QUANT_TILE_ROWS * sizeof(block_q8_K);
     for (int s = 0; s < QK_K / 64; s++) memcpy(sb + 1024 * s + 64 * r, k->qs + 64 * s, 64);
     memcpy(sb + QUANT_TILE_D + 4 * r, &k->d, 4);
-    memcpy(sb + QUANT_TILE_BSUMS + 32 * r, k->bsums, 32);
+    int16_t bsums[16];
+    memcpy(bsums, k->bsums, sizeof bsums);
+    if (tiles == TILE_BSUMS32)
+      for (int i = 0; i < 8; i++) bsums[i] = (int16_t)(k->bsums[2 * i] + k->bsums[2 * i + 1]);  // |sum| <= 32 x 127
+    memcpy(sb + QUANT_TILE_BSUMS + 32 * r, bsums, 32);
     return;
   }
   size_t bb = type_block_bytes(act_type);  // Q8_0 or Q8_1: the quants end the block

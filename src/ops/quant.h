@@ -109,15 +109,18 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
 // holds per block b, at b * QUANT_TILE_ROWS * the block's bytes, the quants
 // of the 16 rows as tiles of 16 rows x 64 values (values 64s..64s+63 of row
 // r at 1024 s + 64 r; a 32-element block is one tile of 16 x 32, row r at
-// 32 r). Q8_K then has the 16 rows' d (float) and bsums (16 x 16 int16);
-// Q8_0 / Q8_1 keep their side data in the group's act_aux rows, tiled the
-// same way: block b of row r at b * 16 + r, with d and s only (the tile
-// kernels need no correction term). quant_act_tile writes block b of row r
-// (< QUANT_TILE_ROWS), quantized as blk, and its side data.
+// 32 r). Q8_K then has the 16 rows' d (float) and, in 32 bytes per row, its
+// bsums: the 16 sums of 16 values (TILE_PLAIN), or the 8 sums of 32
+// (TILE_BSUMS32, for weights whose mins cover 32 values). Q8_0 / Q8_1 keep
+// their side data in the group's act_aux rows, tiled the same way: block b of
+// row r at b * 16 + r, with d and s only (the tile kernels need no
+// correction term). quant_act_tile writes block b of row r (<
+// QUANT_TILE_ROWS), quantized as blk, and its side data.
 #define QUANT_TILE_ROWS 16
 #define QUANT_TILE_D 4096
 #define QUANT_TILE_BSUMS 4160
-void quant_act_tile(uint32_t act_type, const void *blk, int64_t b, int r, void *group, act_aux *aux_group);
+enum { TILE_PLAIN = 1, TILE_BSUMS32 = 2 };  // values of act_tiles
+void quant_act_tile(uint32_t act_type, int tiles, const void *blk, int64_t b, int r, void *group, act_aux *aux_group);
 
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first
@@ -140,7 +143,7 @@ typedef struct {
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
   int act_f32;         // run and gemv want F16/BF16 activations as floats (rounded through the type)
-  int act_tiles;       // run wants Q8_K activations tiled (quant_q8_K_tile); gemv reads plain rows
+  int act_tiles;       // run wants activations tiled (quant_act_tile: a TILE_ value); gemv reads plain rows
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
   gemm_run_fn run;     // NULL: no batched kernel (gemv only)

@@ -78,6 +78,16 @@ AI void configure(int layout, int nc) {
   g_config = layout * 64 + nc;
 }
 
+// How a type's mins are applied: not at all (Q3_K and Q6_K: offsets folded
+// into the weights), per 16 values (Q2_K: 8 vpdpwssd with the activation
+// sums of 16 per token and super-block), or per 32 (Q4_K, Q5_K: 4, with the
+// sums of 32 that the tiled activations then carry, TILE_BSUMS32).
+enum { MINS_NONE, MINS16, MINS32 };
+
+// The activation-sum layout a type's kernels read (the types without mins
+// take sums of 32 too, so that Q4_K and Q6_K weights share one input).
+static int tiles_for(int mins) { return mins == MINS16 ? TILE_PLAIN : TILE_BSUMS32; }
+
 // ---- packing ----------------------------------------------------------------------------
 
 // w = sc x (q - off) per byte of W (16 rows x 4 values; sc per row, in the
@@ -100,16 +110,24 @@ AI void store_planes(__m512i *p, int v, __m512i w, __m512i sc, int off) {
   _mm512_store_si512(p + 64 + v, lv);
 }
 
+// mins: how the type's mins meet the activation sums (enum below).
 AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes,
-              khead_fn head, kgroup_fn group, int off) {
+              khead_fn head, kgroup_fn group, int off, int mins) {
   rows16 R;
   rows16_init(&R, w, stride, nr);
   __m512i *p = panel;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PA_VECS) {
     khead H;
     kunpack(&R, (size_t)b * bytes, head, group, &H, p, store_planes, off);
+    // Mins of 32 values go in pairs of adjacent sub-blocks (CM[i] holds
+    // sub-block i's min twice, once per 16 values).
     UNROLL
-    for (int i = 0; i < 8; i++) _mm512_store_si512(p + PA_CM + i, H.CM[i]);
+    for (int i = 0; i < 8; i++) {
+      __m512i cm = H.CM[i];
+      if (mins == MINS32 && i < 4)
+        cm = _mm512_or_si512(_mm512_and_si512(H.CM[2 * i], _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(H.CM[2 * i + 1], 16));
+      _mm512_store_si512(p + PA_CM + i, cm);
+    }
     _mm512_store_ps(p + PA_D, H.D);
     _mm512_store_ps(p + PA_DM, H.DM);
   }
@@ -140,9 +158,17 @@ AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
     _tile_stored(cl, c[1], 64);                                               \
   }
 
+// The mins term with sums of 32 values: CM holds pairs of sub-blocks' mins.
+AI __m512i kmins32(const __m512i CM[4], const int16_t *bsums32) {
+  __m512i m = _mm512_setzero_si512();
+  UNROLL
+  for (int i = 0; i < 4; i++) m = _mm512_dpwssd_epi32(m, CM[i], bcast32(bsums32 + 2 * i));
+  return m;
+}
+
 // acc[t] += super-block i's stored sums for token t < nc; sb: its tiled activations.
-AI void finish_super(__m512 acc[QUANT_TILE_ROWS], int32_t c[2][QUANT_TILE_ROWS * 16], const __m512i *blk, const uint8_t *sb, int nc,
-                     int fold) {
+AI void finish_super(__m512 acc[QUANT_TILE_ROWS], int32_t c[2][QUANT_TILE_ROWS * 16], const __m512i *blk,
+                     const uint8_t *sb, int nc, int mins) {
   __m512 D = _mm512_load_ps(blk + PA_D), DM = _mm512_load_ps(blk + PA_DM);
   const float *d = (const float *)(sb + QUANT_TILE_D);
   const int16_t *bsums = (const int16_t *)(sb + QUANT_TILE_BSUMS);
@@ -152,17 +178,20 @@ AI void finish_super(__m512 acc[QUANT_TILE_ROWS], int32_t c[2][QUANT_TILE_ROWS *
     __m512i is = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c[0] + 16 * t), 7),
                                   _mm512_load_si512(c[1] + 16 * t));
     // Folded types' offsets are in the planes already (is is the gemv's is - msum).
-    __m512i msum = fold ? _mm512_setzero_si512() : kmins_bsums((const __m512i *)(blk + PA_CM), bsums + 16 * t);
-    acc[t] = kfinish_int(acc[t], D, DM, is, msum, d[t], fold);
+    const __m512i *cm = (const __m512i *)(blk + PA_CM);
+    __m512i msum = mins == MINS32 ? kmins32(cm, bsums + 16 * t)
+                   : mins == MINS16 ? kmins_bsums(cm, bsums + 16 * t)
+                                    : _mm512_setzero_si512();
+    acc[t] = kfinish_int(acc[t], D, DM, is, msum, d[t], mins == MINS_NONE);
   }
 }
 
 #define FINISH_SUPER(i, c) \
-  if ((i) < nb) finish_super(acc, c, panel + (size_t)(i) * PA_VECS, x0 + (size_t)(i) * TILE_SB, nc, fold);
+  if ((i) < nb) finish_super(acc, c, panel + (size_t)(i) * PA_VECS, x0 + (size_t)(i) * TILE_SB, nc, mins);
 
 // a: the group's tiled activations (the rows' stride is not needed).
 AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int nc, float *y, int64_t ldy, int accum,
-             int fold) {
+             int mins) {
   const __m512i *panel = pv;
   int64_t nb = kn / QK_K;
   const uint8_t *x0 = (const uint8_t *)a + (size_t)(k0 / QK_K) * TILE_SB;
@@ -184,22 +213,22 @@ AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int 
     if (t < nc) store16(y + t * ldy, acc[t], nr, 0);
 }
 
-// A type's offset folded into its weights (cm = offset x scale for Q3_K and Q6_K).
-#define AMXK(name, off, fold)                                                                                 \
+// off: the type's offset folded into its weights (cm = offset x scale for Q3_K and Q6_K).
+#define AMXK(name, off, mins)                                                                                 \
   static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
-    packA(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name, off);                \
+    packA(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name, off, mins);          \
   }                                                                                                           \
   static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
                              size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
                              int64_t ldy, int acc) {                                                          \
     (void)w_stride, (void)a_stride, (void)aux, (void)aux_stride;                                              \
-    runA(w, nr, k0, kn, a, nc, y, ldy, acc, fold);                                                            \
+    runA(w, nr, k0, kn, a, nc, y, ldy, acc, mins);                                                            \
   }
-AMXK(q2_K, 0, 0)
-AMXK(q3_K, 4, 1)
-AMXK(q4_K, 0, 0)
-AMXK(q5_K, 0, 0)
-AMXK(q6_K, 32, 1)
+AMXK(q2_K, 0, MINS16)
+AMXK(q3_K, 4, MINS_NONE)
+AMXK(q4_K, 0, MINS32)
+AMXK(q5_K, 0, MINS32)
+AMXK(q6_K, 32, MINS_NONE)
 
 // ---- 32-element blocks -------------------------------------------------------------------
 // The panel is the AVX-512 kernels' (avx512_rows.h), packed with the
@@ -295,7 +324,7 @@ static quant_gemm g_gemm[T_COUNT];
 // A type's AVX-512 entry with the AMX prompt kernels; the K-quants also take
 // the integer-scaled gemv, the others keep theirs (and the side data it
 // needs, which holds the scales the AMX kernels read).
-static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run_fn run) {
+static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run_fn run, int tiles) {
   int k = type_block_size(type) == QK_K;
   if (!t[type].gemm || (k && !quant_avx512_gemv_int(type))) return;
   quant_gemm *g = &g_gemm[type];
@@ -306,7 +335,7 @@ static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run
   g->panel_bytes = (size_t)(KC / (k ? QK_K : QK)) * (k ? PA_VECS : P32_VECS) * 64;
   g->pack = pack;
   g->run = run;
-  g->act_tiles = 1;
+  g->act_tiles = tiles;
   if (k) g->gemv = quant_avx512_gemv_int(type);
   // The tile kernels overtake two gemv passes from 17-24 rows (one weight
   // copy in cache; weights streamed from memory favour them more).
@@ -315,14 +344,14 @@ static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run
 }
 
 void quant_amx_table(quant_kernels *t) {
-  set_amx(t, T_Q4_0, pack_amx_q4_0, run_amx_q4_0);
-  set_amx(t, T_Q4_1, pack_amx_q4_1, run_amx_q4_1);
-  set_amx(t, T_Q5_0, pack_amx_q5_0, run_amx_q5_0);
-  set_amx(t, T_Q5_1, pack_amx_q5_1, run_amx_q5_1);
-  set_amx(t, T_Q8_0, pack_amx_q8_0, run_amx_q8_0);
-  set_amx(t, T_Q2_K, pack_amx_q2_K, run_amx_q2_K);
-  set_amx(t, T_Q3_K, pack_amx_q3_K, run_amx_q3_K);
-  set_amx(t, T_Q4_K, pack_amx_q4_K, run_amx_q4_K);
-  set_amx(t, T_Q5_K, pack_amx_q5_K, run_amx_q5_K);
-  set_amx(t, T_Q6_K, pack_amx_q6_K, run_amx_q6_K);
+  set_amx(t, T_Q4_0, pack_amx_q4_0, run_amx_q4_0, TILE_PLAIN);
+  set_amx(t, T_Q4_1, pack_amx_q4_1, run_amx_q4_1, TILE_PLAIN);
+  set_amx(t, T_Q5_0, pack_amx_q5_0, run_amx_q5_0, TILE_PLAIN);
+  set_amx(t, T_Q5_1, pack_amx_q5_1, run_amx_q5_1, TILE_PLAIN);
+  set_amx(t, T_Q8_0, pack_amx_q8_0, run_amx_q8_0, TILE_PLAIN);
+  set_amx(t, T_Q2_K, pack_amx_q2_K, run_amx_q2_K, tiles_for(MINS16));
+  set_amx(t, T_Q3_K, pack_amx_q3_K, run_amx_q3_K, tiles_for(MINS_NONE));
+  set_amx(t, T_Q4_K, pack_amx_q4_K, run_amx_q4_K, tiles_for(MINS32));
+  set_amx(t, T_Q5_K, pack_amx_q5_K, run_amx_q5_K, tiles_for(MINS32));
+  set_amx(t, T_Q6_K, pack_amx_q6_K, run_amx_q6_K, tiles_for(MINS_NONE));
 }

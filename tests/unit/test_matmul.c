@@ -169,41 +169,41 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
 
 // matmul_many over weights sharing one input: Q4_0 twice (one job, rows of
 // both split across threads), then Q8_0 (another activation format: a job of
-// its own), then Q4_1 and F16. Each output must equal matmul's for that
-// weight alone, bit for bit, and nothing past n_out may be written.
-static void test_many(pool **pools) {
-  static const uint32_t types[] = {T_Q4_0, T_Q4_0, T_Q8_0, T_Q4_1, T_F16};
+// its own), then Q4_1 and F16; and the K-quants, whose tile kernels share
+// one activation layout except Q2_K's. Each output must equal matmul's for
+// that weight alone, bit for bit, and nothing past n_out may be written.
+enum { NW = 5 };
+static void test_many_of(pool **pools, const uint32_t types[NW], int64_t n_in) {
   static const int64_t n_outs[] = {37, 19, 40, 5, 33};
-  enum { NW = 5, N_IN = 2336 };
   mm_weight mw[NW];
   for (int i = 0; i < NW; i++) {
-    size_t rb = type_row_bytes(types[i], N_IN);
+    size_t rb = type_row_bytes(types[i], n_in);
     uint8_t *w = malloc(rb * (size_t)n_outs[i]);
-    float *src = malloc(N_IN * sizeof *src);
-    for (int64_t o = 0; o < n_outs[i]; o++) make_row(types[i], N_IN, 0, w + (size_t)o * rb, src);
+    float *src = malloc(n_in * sizeof *src);
+    for (int64_t o = 0; o < n_outs[i]; o++) make_row(types[i], n_in, 0, w + (size_t)o * rb, src);
     free(src);
-    mw[i] = (mm_weight){.type = types[i], .n_in = N_IN, .n_out = n_outs[i], .data = w, .row_bytes = rb};
+    mw[i] = (mm_weight){.type = types[i], .n_in = n_in, .n_out = n_outs[i], .data = w, .row_bytes = rb};
   }
   size_t sb = 0;
   static const int64_t batches[] = {1, 5, 40, 64};
   for (int i = 0; i < NW; i++) {
-    size_t b = matmul_scratch_bytes(types[i], N_IN, 64);
+    size_t b = matmul_scratch_bytes(types[i], n_in, 64);
     if (b > sb) sb = b;
   }
   uint8_t *scratch = malloc(sb);
   for (size_t bi = 0; bi < 4; bi++) {
     int64_t nt = batches[bi], ldy = 48;
-    float *x = malloc((size_t)(N_IN * nt) * sizeof *x);
-    for (int64_t i = 0; i < N_IN * nt; i++) x[i] = rnd_normal();
+    float *x = malloc((size_t)(n_in * nt) * sizeof *x);
+    for (int64_t i = 0; i < n_in * nt; i++) x[i] = rnd_normal();
     float *want = malloc((size_t)(NW * ldy * nt) * sizeof *want), *got = malloc((size_t)(NW * ldy * nt) * sizeof *got);
     mm_out outs[NW];
     for (int i = 0; i < NW; i++) {
       outs[i] = (mm_out){&mw[i], got + (size_t)i * ldy * nt, ldy};
       for (int64_t k = 0; k < ldy * nt; k++) want[(size_t)i * ldy * nt + k] = got[(size_t)i * ldy * nt + k] = NAN;
-      matmul(pools[0], &mw[i], x, N_IN, nt, want + (size_t)i * ldy * nt, ldy, scratch);
+      matmul(pools[0], &mw[i], x, n_in, nt, want + (size_t)i * ldy * nt, ldy, scratch);
     }
     for (int th = 0; th < 3; th++) {
-      matmul_many(pools[th], outs, NW, x, N_IN, nt, scratch);
+      matmul_many(pools[th], outs, NW, x, n_in, nt, scratch);
       CHECK_MSG(memcmp(want, got, (size_t)(NW * ldy * nt) * sizeof *got) == 0,
                 "matmul_many differs from matmul, batch %lld, threads %d", (long long)nt, th + 1);
     }
@@ -213,6 +213,13 @@ static void test_many(pool **pools) {
   }
   free(scratch);
   for (int i = 0; i < NW; i++) free((void *)mw[i].data);
+}
+
+static void test_many(pool **pools) {
+  static const uint32_t mixed[NW] = {T_Q4_0, T_Q4_0, T_Q8_0, T_Q4_1, T_F16};
+  static const uint32_t kquants[NW] = {T_Q4_K, T_Q6_K, T_Q4_K, T_Q2_K, T_Q5_K};
+  test_many_of(pools, mixed, 2336);
+  test_many_of(pools, kquants, 2560);
 }
 
 // A quantized weight's output row for one token is the same bits whatever
