@@ -113,8 +113,7 @@ static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
   for (int64_t c0 = b0; c0 < b1; c0 += per) {
     int64_t n = b1 - c0 < per ? b1 - c0 : per;
     j->quantize(src + (c0 - b0) * bs, q, n * bs);
-    for (int64_t b = 0; b < n; b++)
-      quant_act_tile(j->vdt, j->act_tiles, q + (size_t)b * bb, c0 + b, (int)(t - g), group, aux_group);
+    quant_act_tile(j->vdt, j->act_tiles, q, c0, n, (int)(t - g), group, aux_group);
   }
 }
 

@@ -723,27 +723,34 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
   }
 }
 
-void quant_act_tile(uint32_t act_type, int tiles, const void *blk, int64_t b, int r, void *group,
+void quant_act_tile(uint32_t act_type, int tiles, const void *blks, int64_t b0, int64_t n, int r, void *group,
                     act_aux *aux_group) {
   uint8_t *g = group;
   if (act_type == T_Q8_K) {
-    const block_q8_K *k = blk;
-    uint8_t *sb = g + (size_t)b * QUANT_TILE_ROWS * sizeof(block_q8_K);
-    for (int s = 0; s < QK_K / 64; s++) memcpy(sb + 1024 * s + 64 * r, k->qs + 64 * s, 64);
-    memcpy(sb + QUANT_TILE_D + 4 * r, &k->d, 4);
-    int16_t bsums[16];
-    memcpy(bsums, k->bsums, sizeof bsums);
-    if (tiles == TILE_BSUMS32)
-      for (int i = 0; i < 8; i++) bsums[i] = (int16_t)(k->bsums[2 * i] + k->bsums[2 * i + 1]);  // |sum| <= 32 x 127
-    memcpy(sb + QUANT_TILE_BSUMS + 32 * r, bsums, 32);
+    for (int64_t i = 0; i < n; i++) {
+      const block_q8_K *k = (const block_q8_K *)blks + i;
+      uint8_t *sb = g + (size_t)(b0 + i) * QUANT_TILE_ROWS * sizeof(block_q8_K);
+      for (int s = 0; s < QK_K / 64; s++) memcpy(sb + 1024 * s + 64 * r, k->qs + 64 * s, 64);
+      memcpy(sb + QUANT_TILE_D + 4 * r, &k->d, 4);
+      int16_t bsums[16];
+      memcpy(bsums, k->bsums, sizeof bsums);
+      if (tiles == TILE_BSUMS32)
+        for (int j = 0; j < 8; j++) bsums[j] = (int16_t)(k->bsums[2 * j] + k->bsums[2 * j + 1]);  // |sum| <= 32 x 127
+      memcpy(sb + QUANT_TILE_BSUMS + 32 * r, bsums, 32);
+    }
     return;
   }
-  size_t bb = type_block_bytes(act_type);  // Q8_0 or Q8_1: the quants end the block
-  memcpy(g + (size_t)b * QUANT_TILE_ROWS * bb + QK * r, (const uint8_t *)blk + bb - QK, QK);
-  uint16_t d, s = 0;
-  memcpy(&d, blk, 2);
-  if (act_type == T_Q8_1) memcpy(&s, (const uint8_t *)blk + 2, 2);
-  aux_group[b * QUANT_TILE_ROWS + r] = (act_aux){.d = h2f(d), .s = h2f(s)};
+  // Q8_0 or Q8_1: d (and s) lead the block, the quants end it.
+  size_t bb = act_type == T_Q8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+  const uint8_t *x = blks;
+  for (int64_t i = 0; i < n; i++, x += bb) {
+    int64_t b = b0 + i;
+    memcpy(g + (size_t)b * QUANT_TILE_ROWS * bb + QK * r, x + bb - QK, QK);
+    uint16_t d, sum = 0;
+    memcpy(&d, x, 2);
+    if (act_type == T_Q8_1) memcpy(&sum, x + 2, 2);
+    aux_group[b * QUANT_TILE_ROWS + r] = (act_aux){.d = h2f(d), .s = h2f(sum)};
+  }
 }
 
 // ---- tables -------------------------------------------------------------------------------

@@ -114,13 +114,15 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
 // (TILE_BSUMS32, for weights whose mins cover 32 values). Q8_0 / Q8_1 keep
 // their side data in the group's act_aux rows, tiled the same way: block b of
 // row r at b * 16 + r, with d and s only (the tile kernels need no
-// correction term). quant_act_tile writes block b of row r (<
-// QUANT_TILE_ROWS), quantized as blk, and its side data.
+// correction term). quant_act_tile writes blocks b0 .. b0 + n - 1 of row r
+// (< QUANT_TILE_ROWS), quantized as blks (n consecutive blocks), and their
+// side data.
 #define QUANT_TILE_ROWS 16
 #define QUANT_TILE_D 4096
 #define QUANT_TILE_BSUMS 4160
 enum { TILE_PLAIN = 1, TILE_BSUMS32 = 2 };  // values of act_tiles
-void quant_act_tile(uint32_t act_type, int tiles, const void *blk, int64_t b, int r, void *group, act_aux *aux_group);
+void quant_act_tile(uint32_t act_type, int tiles, const void *blks, int64_t b0, int64_t n, int r, void *group,
+                    act_aux *aux_group);
 
 // A batched kernel computes a tile of y for up to `rows` weight rows and up
 // to `cols` activation rows at once. When `pack` is set, the kernel first
