@@ -33,8 +33,8 @@ void op_rope_apply(const rope_params *rp, const float *cs, float *x, int n_head,
 void op_silu_mul(float *gate, const float *up, int64_t n);      // gate = silu(gate) * up
 void op_gelu_mul(float *gate, const float *up, int64_t n);      // gate = gelu_tanh(gate) * up
 void op_softcap(float *x, int64_t n, float cap);                // x = cap * tanh(x / cap)
-void op_add(float *y, const float *x, int64_t n);               // y += x
-void op_mul(float *y, const float *x, int64_t n);               // y *= x
+void op_add(float *restrict y, const float *restrict x, int64_t n);  // y += x (no overlap)
+void op_mul(float *restrict y, const float *restrict x, int64_t n);  // y *= x (no overlap)
 void op_scale(float *y, float s, int64_t n);                    // y *= s
 
 // ---- attention over a KV cache
