@@ -734,8 +734,8 @@ void quant_act_tile(uint32_t act_type, int tiles, const void *blks, int64_t b0, 
       memcpy(sb + QUANT_TILE_D + 4 * r, &k->d, 4);
       int16_t bsums[16];
       memcpy(bsums, k->bsums, sizeof bsums);
-      if (tiles == TILE_BSUMS32)
-        for (int j = 0; j < 8; j++) bsums[j] = (int16_t)(k->bsums[2 * j] + k->bsums[2 * j + 1]);  // |sum| <= 32 x 127
+      if (tiles == TILE_BSUMS32)  // sums of 32 values: |sum| <= 32 x 127 fits
+        for (int j = 0; j < 8; j++) bsums[j] = (int16_t)(k->bsums[2 * j] + k->bsums[2 * j + 1]);
       memcpy(sb + QUANT_TILE_BSUMS + 32 * r, bsums, 32);
     }
     return;

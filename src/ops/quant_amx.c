@@ -1,23 +1,26 @@
-// quant_amx: prompt kernels on the AMX tile unit for the K-quants (Q2_K ..
-// Q6_K), for CPUs at SIMD_AMX. Everything else at that level is the AVX-512
+// quant_amx: prompt kernels on the AMX tile unit for the quantized types,
+// for CPUs at SIMD_AMX. Everything else at that level is the AVX-512
 // table's, except the K-quants' gemv, which takes the integer-scaled variant
 // so that a row's result is the same bits in any batch.
 //
-// A tile product C[16 x 16] += A[16 x 64] . B[64 x 16] (tdpbssd: signed
-// bytes) multiplies 16 activation rows by 16 weight rows over 64 values. The
-// K-quants' sub-block scales are small integers, so packing folds them into
-// the weights: w = scale x q (less the type's offset for Q3_K and Q6_K) needs
-// up to 14 bits, and goes into two signed byte planes, w = 128 h + l. Two
-// tile sums per plane then add up a whole super-block of 256 values before
-// anything leaves the tile unit, and one AVX-512 step per super-block and
-// token finishes it (128 x C_h + C_l, the mins through the activation sums,
-// and the float scales; kfinish_int, as the gemv does).
-//
-// The 32-element types (Q4_0 ... Q8_0) have a float scale per 32 values,
-// which cannot be folded: each 16 x 16 x 32 product would have to leave the
-// tile unit, and the store and reload cost as much as the VNNI kernel's
-// arithmetic (measured: 445 against 470 GFLOP/s, docs/PERFORMANCE.md), so
-// they stay on AVX-512.
+// A tile product C[16 x 16] += A[16 x K] . B[K x 16] (tdpbssd: signed bytes)
+// multiplies 16 activation rows by 16 weight rows over K = 64 (or 32) values.
+// The activations come tiled by matmul (quant_act_tile: a block's quants of
+// 16 rows side by side; a tile load with the rows' stride cost 3x a
+// contiguous one). How far the sums stay in the tile unit depends on the
+// type's scales:
+//   - K-quants: their sub-block scales are small integers, so packing folds
+//     them into the weights, w = scale x q (less the type's offset for Q3_K
+//     and Q6_K), up to 14 bits, in two signed byte planes w = 128 h + l. Two
+//     tile sums per plane cover a whole super-block of 256 values, and one
+//     AVX-512 step per super-block and token finishes it (128 C_h + C_l, the
+//     mins through the activation sums, the float scales: kfinish_int, as
+//     the gemv does).
+//   - 32-element types (Q4_0 ... Q8_0): a float scale per 32 values on both
+//     sides cannot be folded, so every 16 x 16 x 32 product is stored and
+//     scaled in AVX-512 exactly as the VNNI kernel does.
+// On this hardware the tile unit's work and the vector work do not overlap
+// (docs/PERFORMANCE.md), so each kernel costs the sum of both.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,7 +128,8 @@ AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
     for (int i = 0; i < 8; i++) {
       __m512i cm = H.CM[i];
       if (mins == MINS32 && i < 4)
-        cm = _mm512_or_si512(_mm512_and_si512(H.CM[2 * i], _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(H.CM[2 * i + 1], 16));
+        cm = _mm512_or_si512(_mm512_and_si512(H.CM[2 * i], _mm512_set1_epi32(0xFFFF)),
+                             _mm512_slli_epi32(H.CM[2 * i + 1], 16));
       _mm512_store_si512(p + PA_CM + i, cm);
     }
     _mm512_store_ps(p + PA_D, H.D);

@@ -232,7 +232,8 @@ static void test_batch_invariance(pool **pools, enum simd_level level) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0, T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
   cpu_set_simd_level(level);
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-    int64_t n_in = type_block_size(types[i]) == 256 ? 2560 : 2336, n_out = 37, nt = 71;  // n_in > one K-chunk; 71: a partial last group
+    // n_in: more than one K-chunk; 71 rows: a partial last group of the tile kernels
+    int64_t n_in = type_block_size(types[i]) == 256 ? 2560 : 2336, n_out = 37, nt = 71;
     size_t rb = type_row_bytes(types[i], n_in);
     uint8_t *w = malloc(rb * (size_t)n_out);
     float *src = malloc((size_t)n_in * sizeof *src), *x = malloc((size_t)(n_in * nt) * sizeof *x);
