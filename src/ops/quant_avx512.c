@@ -256,12 +256,11 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes);
+    pf_init(&pf, w, stride, r0, nr, bytes / 4);  // a quarter per group
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
-      pf_step(&pf);
       size_t off = (size_t)b * bytes;
       khead H;
       head(&R, off, &H);
@@ -274,6 +273,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
   else f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dsc[q], f[c]);
 #define GROUP(g)                                                                                     \
   {                                                                                                  \
+    pf_step(&pf);                                                                                    \
     __m512i W[16];                                                                                   \
     int J[4];                                                                                        \
     group(&R, off, &H, g, W, J);                                                                     \
