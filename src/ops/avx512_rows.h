@@ -417,6 +417,16 @@ AI void group_q6_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
   for (int s = 0; s < 4; s++) J[s] = 8 * h + 2 * s + l0 / 16;
 }
 
+// The offset of a type's values where its cm is that offset times the
+// scale (Q3_K: 4, Q6_K: 32): the exact kernels take it off in integers (the
+// gemv) or fold it into the weights (the AMX panels), 0 where the type has
+// real mins.
+#define KOFF_q2_K 0
+#define KOFF_q3_K 4
+#define KOFF_q4_K 0
+#define KOFF_q5_K 0
+#define KOFF_q6_K 32
+
 typedef void (*khead_fn)(const rows16 *R, size_t off, khead *H);
 typedef void (*kgroup_fn)(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]);
 #define FOR_GROUPS(X) X(0) X(1) X(2) X(3)

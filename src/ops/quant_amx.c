@@ -217,10 +217,10 @@ AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int 
     if (t < nc) store16(y + t * ldy, acc[t], nr, 0);
 }
 
-// off: the type's offset folded into its weights (cm = offset x scale for Q3_K and Q6_K).
-#define AMXK(name, off, mins)                                                                                 \
+// The type's offset (KOFF_) is folded into its weights.
+#define AMXK(name, mins)                                                                                      \
   static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
-    packA(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name, off, mins);          \
+    packA(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name, KOFF_##name, mins);  \
   }                                                                                                           \
   static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
                              size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
@@ -228,11 +228,11 @@ AI void runA(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, int 
     (void)w_stride, (void)a_stride, (void)aux, (void)aux_stride;                                              \
     runA(w, nr, k0, kn, a, nc, y, ldy, acc, mins);                                                            \
   }
-AMXK(q2_K, 0, MINS16)
-AMXK(q3_K, 4, MINS_NONE)
-AMXK(q4_K, 0, MINS32)
-AMXK(q5_K, 0, MINS32)
-AMXK(q6_K, 32, MINS_NONE)
+AMXK(q2_K, MINS16)
+AMXK(q3_K, MINS_NONE)
+AMXK(q4_K, MINS32)
+AMXK(q5_K, MINS32)
+AMXK(q6_K, MINS_NONE)
 
 // ---- 32-element blocks -------------------------------------------------------------------
 // The panel is the AVX-512 kernels' (avx512_rows.h), packed with the

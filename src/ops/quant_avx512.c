@@ -391,7 +391,7 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
                               int64_t ldy) {                                                                 \
     (void)aux, (void)aux_stride;                                                                             \
     RUN_SWITCH(gemvK_n, n, w, stride, nr, a, a_stride, y, ldy, sizeof(block_##name), head_##name,            \
-               group_##name, sub32, 1, KFOLD_##name)                                                         \
+               group_##name, sub32, 1, KOFF_##name != 0)                                                         \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
     packK(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                    \
@@ -405,13 +405,6 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
   static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KC, .aux_bias = 0,                 \
                                          .panel_bytes = (size_t)(KC / QK_K) * PK_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = 4};
-// Types whose cm is their values' offset times the scale (Q3_K's 4, Q6_K's
-// 32), so that the exact sum can take it off in integers before scaling.
-#define KFOLD_q2_K 0
-#define KFOLD_q3_K 1
-#define KFOLD_q4_K 0
-#define KFOLD_q5_K 0
-#define KFOLD_q6_K 1
 TYPEK(q2_K, 0)
 TYPEK(q3_K, 0)
 TYPEK(q4_K, 1)
