@@ -2,6 +2,8 @@
 // OS does not save the AVX-512 registers is treated as AVX2 (or scalar).
 #include "core/cpu.h"
 
+#include "core/log.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,7 @@ static enum simd_level level_from_env(void) {
   else if (!strcmp(env, "avx2")) want = SIMD_AVX2;
   else if (!strcmp(env, "avx512")) want = SIMD_AVX512;
   else if (!strcmp(env, "amx")) want = SIMD_AMX;
+  else log_warn("LLMUX_SIMD=%s is not a kernel level (scalar, avx2, avx512 or amx); using %s", env, cpu_simd_name(max));
   return want < max ? want : max;
 }
 

@@ -44,6 +44,36 @@ else
   bad "bench: $(cat "$tmp/err")"
 fi
 
+# LLMUX_SIMD lowers the kernel level, never raises it past the CPU's (the
+# level bench reports with no setting). A quantized model at the amx level
+# also gets the AMX peak and the prompt's share of it.
+levels="scalar avx2 avx512 amx"
+Q=$SHARED/models/quant/ktest-llama-q4_0.gguf
+if "$BIN" bench -m "$Q" -p 32 -n 1 -t 1 -r 1 --json > "$tmp/bq" 2>"$tmp/err"; then
+  max=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["simd"])' "$tmp/bq")
+  python3 - "$tmp/bq" <<'PY' && ok "bench at $max: AMX peak fields" || bad "bench AMX fields: $(cat "$tmp/bq")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+if r["simd"] == "amx":
+    assert r["amx_peak_gops"] > r["peak_gops"] > 0, r
+    assert abs(r["pp_amx_peak_pct"] - 100 * r["pp_gops"] / r["amx_peak_gops"]) <= 0.2, r
+else:
+    assert r["amx_peak_gops"] == 0 and r["pp_amx_peak_pct"] == 0, r
+PY
+  rank() { n=0; for l in $levels; do [ "$l" == "$1" ] && echo $n; n=$((n + 1)); done; }
+  for want in $levels; do
+    got=$(LLMUX_SIMD=$want "$BIN" bench -m "$M" -p 8 -n 1 -t 1 -r 1 --json 2>/dev/null |
+          python3 -c 'import json,sys; print(json.load(sys.stdin)["simd"])')
+    expect=$want; [ "$(rank "$want")" -gt "$(rank "$max")" ] && expect=$max
+    expect_eq "$got" "$expect" "LLMUX_SIMD=$want runs at $expect"
+  done
+  LLMUX_SIMD=avx9000 "$BIN" run -m "$M" -p Once -n 2 >/dev/null 2>"$tmp/err"
+  grep -q "LLMUX_SIMD=avx9000 is not a kernel level (scalar, avx2, avx512 or amx); using $max" "$tmp/err" \
+    && ok "an unknown LLMUX_SIMD is named, with the accepted values" || bad "unknown LLMUX_SIMD: $(cat "$tmp/err")"
+else
+  bad "bench on $Q: $(cat "$tmp/err")"
+fi
+
 # Hostile model files: one-line error naming the problem, non-zero exit, no crash.
 printf 'GGML\3\0\0\0' > "$tmp/badmagic.gguf"
 head -c 5000 "$M" > "$tmp/truncated.gguf"
