@@ -47,7 +47,10 @@ static enum simd_level detect(void) {
   int zmm_saved = (xcr0 & 0xe0) == 0xe0;
   if (!(avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_saved)) return SIMD_AVX2;
   int amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1, tiles_saved = (xcr0 & 0x60000) == 0x60000;
-  if (amx_tile && amx_int8 && tiles_saved && amx_permitted()) return SIMD_AMX;
+  if (amx_tile && amx_int8 && tiles_saved) {
+    if (amx_permitted()) return SIMD_AMX;
+    log_info("the CPU has AMX but the OS refused the tile state (arch_prctl): AVX-512 kernels");
+  }
   return SIMD_AVX512;
 }
 #else
