@@ -4,18 +4,21 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "ops/quant.h"
-
 double peak_dot_amx(long iters);
 
 double peak_dot_amx(long iters) {
-  struct {
+  typedef struct {
     uint8_t palette, start_row, reserved[14];
     uint16_t colsb[16];
     uint8_t rows[16];
-  } c = {.palette = 1};
+  } tile_config;
+  // The thread's configuration (the prompt kernels keep theirs loaded) is
+  // put back at the end. Not _tile_loadconfig / _tile_storeconfig: GCC 12
+  // declares their operand as 8 bytes (see quant_amx.c).
+  tile_config saved, c = {.palette = 1};
+  __asm__ volatile("sttilecfg %0" : "=m"(saved));
   for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
-  __asm__ volatile("ldtilecfg %0" ::"m"(c));  // not _tile_loadconfig (see quant_amx.c)
+  __asm__ volatile("ldtilecfg %0" ::"m"(c));
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -30,7 +33,7 @@ double peak_dot_amx(long iters) {
     _tile_dpbssd(6, 1, 2);
     _tile_dpbssd(7, 1, 3);
   }
-  _tile_release();
-  quant_amx_forget_config();  // the prompt kernels load theirs again
+  if (saved.palette) __asm__ volatile("ldtilecfg %0" ::"m"(saved));
+  else _tile_release();
   return 2.0 * 16 * 16 * 64 * 4 * (double)iters;
 }

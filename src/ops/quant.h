@@ -170,9 +170,6 @@ typedef struct {
 void quant_avx2_table(quant_kernels *t);    // t[T_COUNT], fills the entries it has
 void quant_avx512_table(quant_kernels *t);  // t[T_COUNT]
 void quant_amx_table(quant_kernels *t);     // t[T_COUNT], a copy of the AVX-512 table: replaces prompt kernels
-// The AMX kernels keep their tile configuration loaded per thread; code that
-// loads another (or releases the tiles) calls this on that thread afterwards.
-void quant_amx_forget_config(void);
 // The K-quants' AVX-512 gemv with the sub-block scales applied in integers
 // (the AMX prompt kernels' arithmetic), NULL for other types.
 gemv_fn quant_avx512_gemv_int(uint32_t type);

@@ -57,8 +57,6 @@ enum { LAYOUT_K = 1, LAYOUT_32 = 2 };
 // library (the default there calls __tls_get_addr: 1.3% of a prefill).
 static _Thread_local __attribute__((tls_model("initial-exec"))) int g_config;
 
-void quant_amx_forget_config(void) { g_config = 0; }
-
 AI void configure(int layout, int nc) {
   if (g_config == layout * 64 + nc) return;
   tile_config c = {.palette = 1};
