@@ -107,6 +107,19 @@ const char *cpu_simd_name(enum simd_level level) {
   }
 }
 
+int cpu_is_amd(void) {
+#if defined(__x86_64__)
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+  char v[13];
+  memcpy(v, &b, 4), memcpy(v + 4, &d, 4), memcpy(v + 8, &c, 4);
+  v[12] = 0;
+  return strcmp(v, "AuthenticAMD") == 0;
+#else
+  return 0;
+#endif
+}
+
 int cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;

@@ -20,5 +20,8 @@ enum simd_level cpu_set_simd_level(enum simd_level level);
 const char *cpu_simd_name(enum simd_level level);
 // Number of online CPUs.
 int cpu_count(void);
+// Whether the CPU is AMD's (cpuid vendor "AuthenticAMD"): some kernels tune
+// their software prefetch by vendor, where the cores' prefetch handling differs.
+int cpu_is_amd(void);
 
 #endif
