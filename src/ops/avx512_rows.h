@@ -165,39 +165,73 @@ AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = _mm512_setzero_ps();
 }
 
-// Q4_0 blocks b and b + 1 (36 bytes, 9 dwords of each row) without a gather:
-// one 32-byte transpose holds block b's scale (low half of dword 0), its
-// quants two bytes off the dword grid (dwords 0-4, realigned by shifts) and
-// block b + 1's scale (high half of dword 4); a 16-byte transpose at byte 20
-// holds block b + 1's quants on the grid. The 16-row gather of the scales
-// was a third of the Q4_0 gemv's time on AMD Zen 5 (in-cache 31 -> 47 GB/s
-// without it); the values are those of unpack_q4_0, so results keep their bits.
+// Two blocks at a time, without gathers (the gemv kernels): blocks b and
+// b + 1 of the 16 rows are 2 x block bytes from `off`; a 32-byte transpose
+// there (A: dwords 0-7) holds block b's scale, high bits and quants, and
+// block b + 1's scale; a 16-byte transpose at the byte `boff` where block
+// b + 1's quants start (B) holds those. Where a field is two bytes off the
+// dword grid (the types with one fp16 before their quants), it is realigned
+// by shifts. The 16-row gathers of the scales were a third of the Q4_0
+// gemv's time on AMD Zen 5 (in-cache 31 -> 42 GB/s without them); the
+// values are those of unpack_*, so results keep their bits.
 typedef struct {
-  __m512i A[5], B[4];
-} pair_q4_0;
+  __m512i A[8], B[4];
+} pair32;
 
-AI void load_pair_q4_0(const rows16 *R, int64_t b, pair_q4_0 *P) {
-  size_t off = (size_t)b * sizeof(block_q4_0);
-  __m512i A[8];
-  t16x8(R, off, A);
-  UNROLL
-  for (int k = 0; k < 5; k++) P->A[k] = A[k];
-  t16x4(R, off + 20, P->B);
+typedef void (*pair32_fn)(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M);
+
+AI void load_pair32(const rows16 *R, size_t off, size_t boff, pair32 *P) {
+  t16x8(R, off, P->A);
+  t16x4(R, off + boff, P->B);
 }
 
-// Block b (first = 1) or b + 1 of a loaded pair, as unpack_q4_0 gives it.
-AI void pair_block_q4_0(const pair_q4_0 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
-  if (first) {
+// Bytes 2..5 of the dword pair (lo, hi) in each lane.
+AI __m512i shr16(__m512i lo, __m512i hi) { return _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_slli_epi32(hi, 16)); }
+
+// first: block b, else block b + 1 of a loaded pair.
+AI void pair_q4_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
+  if (first) {  // d at byte 0, quants at 2..17
     __m512i Q[4];
     UNROLL
-    for (int k = 0; k < 4; k++) Q[k] = _mm512_or_si512(_mm512_srli_epi32(P->A[k], 16), _mm512_slli_epi32(P->A[k + 1], 16));
+    for (int k = 0; k < 4; k++) Q[k] = shr16(P->A[k], P->A[k + 1]);
     nib_split(Q, W);
     *D = half_ps(P->A[0], 0);
-  } else {
+  } else {  // d at 18, quants at 20..35
     nib_split(P->B, W);
     *D = half_ps(P->A[4], 1);
   }
   *M = _mm512_setzero_ps();
+}
+
+AI void pair_q4_1(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
+  __m512i dm = P->A[first ? 0 : 5];  // d, m at 0 (20), quants at 4..19 (24..39)
+  nib_split(first ? P->A + 1 : P->B, W);
+  *D = half_ps(dm, 0);
+  *M = half_ps(dm, 1);
+}
+
+AI void pair_q5_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
+  if (first) {  // d at 0, qh at 2..5, quants at 6..21
+    __m512i Q[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) Q[k] = shr16(P->A[k + 1], P->A[k + 2]);
+    nib_split(Q, W);
+    q5_high(shr16(P->A[0], P->A[1]), W);
+    *D = half_ps(P->A[0], 0);
+  } else {  // d at 22, qh at 24..27, quants at 28..43
+    nib_split(P->B, W);
+    q5_high(P->A[6], W);
+    *D = half_ps(P->A[5], 1);
+  }
+  *M = _mm512_setzero_ps();
+}
+
+AI void pair_q5_1(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
+  __m512i dm = P->A[first ? 0 : 6];  // d, m at 0 (24), qh at 4 (28), quants at 8..23 (32..47)
+  nib_split(first ? P->A + 2 : P->B, W);
+  q5_high(P->A[first ? 1 : 7], W);
+  *D = half_ps(dm, 0);
+  *M = half_ps(dm, 1);
 }
 
 AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
