@@ -283,23 +283,42 @@ typedef void (*unpack32_fn)(const rows16 *R, int64_t b, __m512i W[8], __m512 *D,
 // as unpacked, or with `bias` subtracted: signed values (the AMX kernels).
 #define P32_VECS 20
 
+AI void panel_block32(__m512i *p, int h, const __m512i W[8], __m512 D, __m512 M, int bias) {
+  UNROLL
+  for (int k = 0; k < 8; k++) _mm512_store_si512(p + 8 * h + k, bias ? _mm512_sub_epi8(W[k], _mm512_set1_epi8((char)bias)) : W[k]);
+  _mm512_store_ps(p + 16 + h, D);
+  _mm512_store_ps(p + 18 + h, M);
+}
+
+// pair (NULL: none) and boff as for the gemv kernels: two blocks per step without gathers.
 AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack,
-                 int bias) {
+               pair32_fn pair, size_t boff, size_t bytes, int bias) {
   rows16 R[2];
   rows16_init(&R[0], w, stride, nr);
   if (nr > 16) rows16_init(&R[1], (const uint8_t *)w + 16 * stride, stride, nr - 16);
   else R[1] = R[0];
   __m512i *p = panel;
-  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+  int64_t b = k0 / QK, end = (k0 + kn) / QK;
+  for (; pair && b + 1 < end; b += 2, p += 2 * P32_VECS) {
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+      pair32 P;
+      load_pair32(&R[h], (size_t)b * bytes, boff, &P);
+      __m512i W[8];
+      __m512 D, M;
+      pair(&P, 1, W, &D, &M);
+      panel_block32(p, h, W, D, M, bias);
+      pair(&P, 0, W, &D, &M);
+      panel_block32(p + P32_VECS, h, W, D, M, bias);
+    }
+  }
+  for (; b < end; b++, p += P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
       __m512i W[8];
       __m512 D, M;
       unpack(&R[h], b, W, &D, &M);
-      UNROLL
-      for (int k = 0; k < 8; k++) _mm512_store_si512(p + 8 * h + k, bias ? _mm512_sub_epi8(W[k], _mm512_set1_epi8((char)bias)) : W[k]);
-      _mm512_store_ps(p + 16 + h, D);
-      _mm512_store_ps(p + 18 + h, M);
+      panel_block32(p, h, W, D, M, bias);
     }
   }
 }
