@@ -165,28 +165,42 @@ AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = _mm512_setzero_ps();
 }
 
-// Two blocks at a time, without gathers (the gemv kernels): blocks b and
-// b + 1 of the 16 rows are 2 x block bytes from `off`; a 32-byte transpose
-// there (A: dwords 0-7) holds block b's scale, high bits and quants, and
-// block b + 1's scale; a 16-byte transpose at the byte `boff` where block
-// b + 1's quants start (B) holds those. Where a field is two bytes off the
-// dword grid (the types with one fp16 before their quants), it is realigned
-// by shifts. The 16-row gathers of the scales were a third of the Q4_0
-// gemv's time on AMD Zen 5 (in-cache 31 -> 42 GB/s without them); the
-// values are those of unpack_*, so results keep their bits.
+// Two blocks at a time, without gathers: blocks b and b + 1 of the 16 rows
+// are 2 x block bytes from `off`; a 32-byte transpose there (A: dwords 0-7)
+// holds block b's scale, high bits and quants, and (but for Q8_0) block
+// b + 1's scale; further transposes (B, and Q8_0's C) hold the rest. Where
+// a field is two bytes off the dword grid (the types with one fp16 before
+// their quants), it is realigned by shifts. The 16-row gathers of the
+// scales were a third of the Q4_0 gemv's time on AMD Zen 5 (in-cache 31 ->
+// 42 GB/s without them); the values are those of unpack_*, so results keep
+// their bits.
 typedef struct {
-  __m512i A[8], B[4];
+  __m512i A[8], B[8], C[4];
 } pair32;
 
+typedef void (*pair32_load_fn)(const rows16 *R, size_t off, pair32 *P);
 typedef void (*pair32_fn)(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M);
 
-AI void load_pair32(const rows16 *R, size_t off, size_t boff, pair32 *P) {
+// Bytes 2..5 of the dword pair (lo, hi) in each lane.
+AI __m512i shr16(__m512i lo, __m512i hi) { return _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_slli_epi32(hi, 16)); }
+
+// A, and in B the 16 bytes at boff where block b + 1's quants start.
+AI void load_pair16(const rows16 *R, size_t off, size_t boff, pair32 *P) {
   t16x8(R, off, P->A);
   t16x4(R, off + boff, P->B);
 }
 
-// Bytes 2..5 of the dword pair (lo, hi) in each lane.
-AI __m512i shr16(__m512i lo, __m512i hi) { return _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_slli_epi32(hi, 16)); }
+AI void load_q4_0(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 20, P); }
+AI void load_q4_1(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 24, P); }
+AI void load_q5_0(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 28, P); }
+AI void load_q5_1(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 32, P); }
+// Q8_0 (68 bytes): C holds dwords 8-11 (the end of block b's quants, block
+// b + 1's scale), B dwords 9-16 (block b + 1's quants).
+AI void load_q8_0(const rows16 *R, size_t off, pair32 *P) {
+  t16x8(R, off, P->A);
+  t16x4(R, off + 32, P->C);
+  t16x8(R, off + 36, P->B);
+}
 
 // first: block b, else block b + 1 of a loaded pair.
 AI void pair_q4_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
@@ -232,6 +246,15 @@ AI void pair_q5_1(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M
   q5_high(P->A[first ? 1 : 7], W);
   *D = half_ps(dm, 0);
   *M = half_ps(dm, 1);
+}
+
+AI void pair_q8_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
+  UNROLL
+  for (int k = 0; k < 8; k++)
+    W[k] = _mm512_xor_si512(first ? shr16(P->A[k], k < 7 ? P->A[k + 1] : P->C[0]) : P->B[k], flip);
+  *D = first ? half_ps(P->A[0], 0) : half_ps(P->C[0], 1);
+  *M = _mm512_setzero_ps();
 }
 
 AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
@@ -290,20 +313,20 @@ AI void panel_block32(__m512i *p, int h, const __m512i W[8], __m512 D, __m512 M,
   _mm512_store_ps(p + 18 + h, M);
 }
 
-// pair (NULL: none) and boff as for the gemv kernels: two blocks per step without gathers.
+// Two blocks per step without gathers (pair32).
 AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack,
-               pair32_fn pair, size_t boff, size_t bytes, int bias) {
+               pair32_load_fn load, pair32_fn pair, size_t bytes, int bias) {
   rows16 R[2];
   rows16_init(&R[0], w, stride, nr);
   if (nr > 16) rows16_init(&R[1], (const uint8_t *)w + 16 * stride, stride, nr - 16);
   else R[1] = R[0];
   __m512i *p = panel;
   int64_t b = k0 / QK, end = (k0 + kn) / QK;
-  for (; pair && b + 1 < end; b += 2, p += 2 * P32_VECS) {
+  for (; b + 1 < end; b += 2, p += 2 * P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
       pair32 P;
-      load_pair32(&R[h], (size_t)b * bytes, boff, &P);
+      load(&R[h], (size_t)b * bytes, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);

@@ -303,9 +303,9 @@ AI void run32(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, con
   }
 }
 
-#define AMX32(name, q81, bias, pair, boff)                                                                                \
+#define AMX32(name, q81, bias)                                                                                \
   static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
-    pack32(w, stride, nr, k0, kn, panel, unpack_##name, pair, boff, sizeof(block_##name), bias);                                                \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name, load_##name, pair_##name, sizeof(block_##name), bias);                                                \
   }                                                                                                           \
   static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
                              size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
@@ -313,11 +313,11 @@ AI void run32(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, con
     (void)w_stride, (void)a_stride, (void)aux_stride;                                                         \
     run32(w, nr, k0, kn, a, aux, nc, y, ldy, acc, q81);                                                       \
   }
-AMX32(q4_0, 0, 8, pair_q4_0, 20)
-AMX32(q4_1, 1, 0, pair_q4_1, 24)
-AMX32(q5_0, 0, 16, pair_q5_0, 28)
-AMX32(q5_1, 1, 0, pair_q5_1, 32)
-AMX32(q8_0, 0, 128, NULL, 0)
+AMX32(q4_0, 0, 8)
+AMX32(q4_1, 1, 0)
+AMX32(q5_0, 0, 16)
+AMX32(q5_1, 1, 0)
+AMX32(q8_0, 0, 128)
 
 // ---- tables ---------------------------------------------------------------------------------
 

@@ -116,12 +116,11 @@ AI void gemv32_block(__m512 *acc, const __m512i W[8], __m512 D, __m512 M, int64_
     acc[c] = block32(acc[c], W, D, M, act_qs(act_row(a, a_stride, c), b, q81), aux_row(aux, aux_stride, c) + b, q81);
 }
 
-// Blocks are unpacked two at a time where the type has a pair unpacker
-// (pair32 in avx512_rows.h; boff: where the second block's quants start)
-// and still add in order, one at a time.
+// Blocks are unpacked two at a time (pair32 in avx512_rows.h) and still add
+// in order, one at a time.
 AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                  const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack32_fn unpack, int q81,
-                 size_t bytes, pair32_fn pair, size_t boff, const int nc) {
+                 size_t bytes, pair32_load_fn load, pair32_fn pair, const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
@@ -131,11 +130,11 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     int64_t b = 0, nb = n / QK;
-    for (; pair && b + 1 < nb; b += 2) {
+    for (; b + 1 < nb; b += 2) {
       pf_step(&pf);
       pf_step(&pf);
       pair32 P;
-      load_pair32(&R, (size_t)b * bytes, boff, &P);
+      load(&R, (size_t)b * bytes, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);
@@ -231,14 +230,14 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
-#define TYPE32(name, q81, bias, pair, boff)                                                                              \
+#define TYPE32(name, q81, bias)                                                                              \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
-               sizeof(block_##name), pair, boff)                                                             \
+               sizeof(block_##name), load_##name, pair_##name)                                               \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
-    pack32(w, stride, nr, k0, kn, panel, unpack_##name, pair, boff, sizeof(block_##name), 0);                                                     \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name, load_##name, pair_##name, sizeof(block_##name), 0);                                                     \
   }                                                                                                          \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
@@ -249,13 +248,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   static const quant_gemm gemm_##name = {.rows = QROWS, .cols = QCOLS, .kc = KC, .aux_bias = q81 ? -1 : bias, \
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
-// Q8_0 keeps the gather: its second block's quants span 8 more dwords (a
-// third transpose per pair), and its gemv is bound by memory, not unpacking.
-TYPE32(q4_0, 0, 8, pair_q4_0, 20)
-TYPE32(q4_1, 1, 0, pair_q4_1, 24)
-TYPE32(q5_0, 0, 16, pair_q5_0, 28)
-TYPE32(q5_1, 1, 0, pair_q5_1, 32)
-TYPE32(q8_0, 0, 128, NULL, 0)
+TYPE32(q4_0, 0, 8)
+TYPE32(q4_1, 1, 0)
+TYPE32(q5_0, 0, 16)
+TYPE32(q5_1, 1, 0)
+TYPE32(q8_0, 0, 128)
 
 // ---- K-quants, 16 rows (unpacking in avx512_rows.h) --------------------------------------------
 
