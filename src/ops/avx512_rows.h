@@ -182,7 +182,9 @@ typedef void (*pair32_load_fn)(const rows16 *R, size_t off, pair32 *P);
 typedef void (*pair32_fn)(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M);
 
 // Bytes 2..5 of the dword pair (lo, hi) in each lane.
-AI __m512i shr16(__m512i lo, __m512i hi) { return _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_slli_epi32(hi, 16)); }
+AI __m512i shr16(__m512i lo, __m512i hi) {
+  return _mm512_or_si512(_mm512_srli_epi32(lo, 16), _mm512_slli_epi32(hi, 16));
+}
 
 // A, and in B the 16 bytes at boff where block b + 1's quants start.
 AI void load_pair16(const rows16 *R, size_t off, size_t boff, pair32 *P) {
@@ -308,7 +310,8 @@ typedef void (*unpack32_fn)(const rows16 *R, int64_t b, __m512i W[8], __m512 *D,
 
 AI void panel_block32(__m512i *p, int h, const __m512i W[8], __m512 D, __m512 M, int bias) {
   UNROLL
-  for (int k = 0; k < 8; k++) _mm512_store_si512(p + 8 * h + k, bias ? _mm512_sub_epi8(W[k], _mm512_set1_epi8((char)bias)) : W[k]);
+  for (int k = 0; k < 8; k++)
+    _mm512_store_si512(p + 8 * h + k, bias ? _mm512_sub_epi8(W[k], _mm512_set1_epi8((char)bias)) : W[k]);
   _mm512_store_ps(p + 16 + h, D);
   _mm512_store_ps(p + 18 + h, M);
 }

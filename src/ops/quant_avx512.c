@@ -237,7 +237,8 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                sizeof(block_##name), load_##name, pair_##name)                                               \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
-    pack32(w, stride, nr, k0, kn, panel, unpack_##name, load_##name, pair_##name, sizeof(block_##name), 0);                                                     \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
+        load_##name, pair_##name, sizeof(block_##name), 0);                                                  \
   }                                                                                                          \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
