@@ -1,6 +1,7 @@
-// core: fp16/bf16 conversions, the thread pool, the text stream (stop strings
+// core: fp16/bf16 conversions, CPU vendor detection, the thread pool, the text stream (stop strings
 // and UTF-8 hold-back) and the sampler chain.
 #include <math.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +173,27 @@ static void test_silu_levels(void) {
   CHECK_MSG(worst < 2e-6, "silu at %s differs from scalar by %g", cpu_simd_name(cpu_max_simd_level()), worst);
 }
 
+// cpu_is_amd (which picks the gemv prefetch) agrees with the kernel's
+// vendor_id; off x86-64 it is always false.
+static void test_cpu_vendor(void) {
+#if defined(__x86_64__)
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  CHECK_MSG(f != NULL, "cannot read /proc/cpuinfo to check the CPU vendor");
+  if (!f) return;
+  char line[512], vendor[64] = "";
+  while (!vendor[0] && fgets(line, sizeof line, f)) sscanf(line, "vendor_id : %63s", vendor);
+  fclose(f);
+  CHECK_MSG(vendor[0] != 0, "/proc/cpuinfo names no vendor_id");
+  CHECK_MSG(cpu_is_amd() == (strcmp(vendor, "AuthenticAMD") == 0), "cpu_is_amd() = %d for vendor %s", cpu_is_amd(),
+            vendor);
+#else
+  CHECK(!cpu_is_amd());
+#endif
+}
+
 int main(void) {
   test_fp16();
+  test_cpu_vendor();
   test_silu_levels();
   test_pool();
   test_textstream();
