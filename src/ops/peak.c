@@ -16,7 +16,7 @@ double peak_dot_avx512(long iters);
 double peak_dot_amx(long iters);
 
 static double fma_scalar(long iters) {
-  float a[8] = {0}, x = 0.999f, y = 0.5f, sum = 0;
+  float a[8] = {0, 1, 2, 3, 4, 5, 6, 7}, x = 0.999f, y = 0.5f, sum = 0;  // unequal: kept apart
   for (long i = 0; i < iters; i++)
     for (int k = 0; k < 8; k++) a[k] = a[k] * x + y;
   for (int k = 0; k < 8; k++) sum += a[k];
