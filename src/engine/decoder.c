@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/fp16.h"
 #include "engine/context.h"
 #include "ops/quant.h"
 
@@ -55,9 +54,11 @@ static void attn_norm_item(llmux_context *c, const fwd_batch *b, int il, int t, 
 static void store_kv(llmux_context *c, int il, int t, const float *k, const float *v) {
   size_t cell = (size_t)c->cell[t];
   if (c->kv_type == LLMUX_KV_F16) {
-    uint16_t *kd = (uint16_t *)c->kv_k[il] + cell * c->kv_row_k, *vd = (uint16_t *)c->kv_v[il] + cell * c->kv_row_v;
-    for (size_t i = 0; i < c->kv_row_k; i++) kd[i] = fp16_from_fp32(k[i]);
-    for (size_t i = 0; i < c->kv_row_v; i++) vd[i] = fp16_from_fp32(v[i]);
+    // The level's conversion (F16C where present): the same bits as
+    // fp16_from_fp32, which cost 2-3% of a prompt's time element by element.
+    quantize_fn to_f16 = quant_quantize(T_F16);
+    to_f16(k, (uint16_t *)c->kv_k[il] + cell * c->kv_row_k, (int64_t)c->kv_row_k);
+    to_f16(v, (uint16_t *)c->kv_v[il] + cell * c->kv_row_v, (int64_t)c->kv_row_v);
   } else {
     memcpy((float *)c->kv_k[il] + cell * c->kv_row_k, k, c->kv_row_k * sizeof(float));
     memcpy((float *)c->kv_v[il] + cell * c->kv_row_v, v, c->kv_row_v * sizeof(float));
