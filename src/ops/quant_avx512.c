@@ -55,19 +55,30 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   measured 5-9% slower in generation (Qwen2.5-0.5B Q4_0, 504-byte rows).
 //   AMD (Zen 5): the next tile, into L1; the tile after next into L2 measured
 //   6-8% slower on Qwen2.5-0.5B Q4_0 and 8-20% on Llama-3.2-1B Q4_K.
+//   But a tile larger than L1 (48 KiB; 16 rows of a feed-forward down
+//   projection, 44-139 KiB) evicts itself from there before it is read, so
+//   there each row of the 32-element types is prefetched PF_ROW_AHEAD bytes
+//   ahead of its reads instead (medians of 7, GB/s, out of cache): Q8_0
+//   2048 x 8192 24.6 against 18.8, 896 x 4864 26.4 / 20.7; Q5_0 1.20-1.33x,
+//   Q4_1 1.15x, Q4_0 1.06-1.08x. Tiles of 34 KiB and less measured slower
+//   so, and the K-quants 0.66-0.86x (they keep the next tile).
+#define PF_TILE_L1 (40 * 1024)
+#define PF_ROW_AHEAD 512
 typedef struct {
   const char *p, *end;
-  int lines;
+  int lines, rows;  // rows: per-row prefetch, not the next tile
 } prefetcher;
 
 static int g_pf_near;  // AMD: next tile into L1 (set by quant_avx512_table)
 
-AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_t nr, size_t block_bytes) {
+AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_t nr, size_t block_bytes,
+                int rows_ok) {
   int64_t ahead = g_pf_near ? 16 : 32;
   int64_t first = r0 + ahead < nr ? r0 + ahead : nr, last = r0 + ahead + 16 < nr ? r0 + ahead + 16 : nr;
   pf->p = (const char *)w + (size_t)first * stride;
   pf->end = (const char *)w + (size_t)last * stride;
   pf->lines = (int)((16 * block_bytes + 63) / 64);
+  pf->rows = rows_ok && g_pf_near && 16 * stride > PF_TILE_L1;
 }
 
 AI void pf_step(prefetcher *pf) {
@@ -75,6 +86,22 @@ AI void pf_step(prefetcher *pf) {
     for (int i = 0; i < pf->lines && pf->p < pf->end; i++, pf->p += 64) _mm_prefetch(pf->p, _MM_HINT_T0);
   else
     for (int i = 0; i < pf->lines && pf->p < pf->end; i++, pf->p += 64) _mm_prefetch(pf->p, _MM_HINT_T1);
+}
+
+// The prefetch for a step that reads bytes [off, off + span) of each row
+// (`steps` steps of the tile prefetch). Past a row's end the per-row
+// prefetch touches the next row's start, which is read soon after, or
+// memory beside the matrix, which prefetches may name without faulting.
+AI void pf_advance(prefetcher *pf, const rows16 *R, size_t off, size_t span, int steps) {
+  if (!pf->rows) {
+    for (int i = 0; i < steps; i++) pf_step(pf);
+    return;
+  }
+  UNROLL
+  for (int r = 0; r < 16; r++) {
+    _mm_prefetch((const char *)R->r[r] + off + PF_ROW_AHEAD, _MM_HINT_T0);
+    _mm_prefetch((const char *)R->r[r] + off + PF_ROW_AHEAD + span - 1, _MM_HINT_T0);
+  }
 }
 
 // The 32-bit word at `off` of each row.
@@ -125,14 +152,13 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes);
+    pf_init(&pf, w, stride, r0, nr, bytes, 1);
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     int64_t b = 0, nb = n / QK;
     for (; b + 1 < nb; b += 2) {
-      pf_step(&pf);
-      pf_step(&pf);
+      pf_advance(&pf, &R, (size_t)b * bytes, 2 * bytes, 2);
       pair32 P;
       load(&R, (size_t)b * bytes, &P);
       __m512i W[8];
@@ -143,7 +169,7 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
       gemv32_block(acc, W, D, M, b + 1, a, a_stride, aux, aux_stride, q81, nc);
     }
     for (; b < nb; b++) {
-      pf_step(&pf);
+      pf_advance(&pf, &R, (size_t)b * bytes, bytes, 1);
       __m512i W[8];
       __m512 D, M;
       unpack(&R, b, W, &D, &M);
@@ -288,7 +314,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes / 4);  // a quarter per group
+    pf_init(&pf, w, stride, r0, nr, bytes / 4, 0);  // a quarter per group
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
@@ -305,7 +331,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
   else f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dsc[q], f[c]);
 #define GROUP(g)                                                                                     \
   {                                                                                                  \
-    pf_step(&pf);                                                                                    \
+    pf_advance(&pf, &R, off + (g) * (bytes / 4), bytes / 4, 1);                                      \
     __m512i W[16];                                                                                   \
     int J[4];                                                                                        \
     group(&R, off, &H, g, W, J);                                                                     \
