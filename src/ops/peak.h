@@ -9,7 +9,7 @@
 
 #include "core/threadpool.h"
 
-// Operations per second of all the pool's threads together (median of reps).
+// Operations per second of all the pool's threads together (best of 5 runs).
 double peak_f32_fma(pool *p);
 double peak_int8_dot(pool *p);
 // The AMX tile unit's int8 rate (tdpbssd), 0 below SIMD_AMX. At that level
