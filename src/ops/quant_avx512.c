@@ -60,8 +60,8 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   there each row of the 32-element types is prefetched PF_ROW_AHEAD bytes
 //   ahead of its reads instead (medians of 7, GB/s, out of cache): Q8_0
 //   2048 x 8192 24.6 against 18.8, 896 x 4864 26.4 / 20.7; Q5_0 1.20-1.33x,
-//   Q4_1 1.15x, Q4_0 1.06-1.08x. Tiles of 34 KiB and less measured slower
-//   so, and the K-quants 0.66-0.86x (they keep the next tile).
+//   Q4_1 1.15x, Q4_0 1.06-1.08x. Tiles of 34 KiB measured the same, smaller
+//   ones slower, and the K-quants 0.66-0.86x (they keep the next tile).
 #define PF_TILE_L1 (40 * 1024)
 #define PF_ROW_AHEAD 512
 typedef struct {
