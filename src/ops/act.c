@@ -5,9 +5,14 @@
 #include "ops/ops.h"
 
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
+void op_silu_mul_avx512(float *gate, const float *up, int64_t n);
 
 void op_silu_mul(float *gate, const float *up, int64_t n) {
 #if defined(__x86_64__)
+  if (cpu_simd_level() >= SIMD_AVX512) {
+    op_silu_mul_avx512(gate, up, n);
+    return;
+  }
   if (cpu_simd_level() >= SIMD_AVX2) {
     op_silu_mul_avx2(gate, up, n);
     return;
