@@ -2,8 +2,8 @@
 // (vpdpbusd: 64 u8 x s8 multiply-adds into 16 int32 lanes per instruction).
 // Every chain passes through an empty asm each step: chains that start
 // equal and step alike are otherwise merged by the compiler (GCC 12 folded
-// the 12 chains below into one, so the loop timed one dependent chain and
-// the peak read 1.5x too high on Zen 5, 10 x the latency-bound rate).
+// the 12 chains below into one: the loop timed one dependent chain, counted
+// it as 12, and the peak read 1.5x too high on Zen 5).
 #include <immintrin.h>
 
 double peak_fma_avx512(long iters);

@@ -104,8 +104,6 @@ AI void pf_advance(prefetcher *pf, const rows16 *R, size_t off, size_t span, int
   }
 }
 
-// The 32-bit word at `off` of each row.
-
 // One block's products with one activation block: the int32 sums per row.
 AI __m512i dot8(const __m512i W[8], const int8_t *qs, __m512i init) {
   __m512i s0 = init, s1 = _mm512_setzero_si512();
@@ -314,7 +312,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
     prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes / 4, 0);  // a quarter per group
+    pf_init(&pf, w, stride, r0, nr, bytes / 4, 0);  // a quarter per group; the next tile always
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
@@ -331,7 +329,7 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
   else f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dsc[q], f[c]);
 #define GROUP(g)                                                                                     \
   {                                                                                                  \
-    pf_advance(&pf, &R, off + (g) * (bytes / 4), bytes / 4, 1);                                      \
+    pf_step(&pf);                                                                                    \
     __m512i W[16];                                                                                   \
     int J[4];                                                                                        \
     group(&R, off, &H, g, W, J);                                                                     \
