@@ -1,24 +1,23 @@
-// act_avx2: the gated SiLU of act.c with a vector exp. exp(x) = 2^n * e^r,
-// n = round(x / ln 2), |r| <= ln2 / 2, e^r by a degree-6 polynomial (error
-// about 1 ulp over the range SiLU needs); inputs are clamped so that 2^n
-// stays a normal float, where silu is already x or 0 to float precision.
+// act_avx2: the gated SiLU of act.c with a vector exp (ops/silu_exp.h).
 #include <immintrin.h>
 #include <stdint.h>
+
+#include "ops/silu_exp.h"
 
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
 
 static inline __m256 exp_avx2(__m256 x) {
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.0f));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(SILU_EXP_MAX)), _mm256_set1_ps(SILU_EXP_MIN));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(SILU_LOG2E)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SILU_LN2_HI), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SILU_LN2_LO), r);
+  __m256 p = _mm256_set1_ps(SILU_P5);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P0));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));

@@ -1,24 +1,26 @@
-// act_avx512: the gated SiLU of act.c, 16 lanes at a time, with the same
-// vector exp as act_avx2.c operation for operation (so both levels give the
-// same bits; the division is correctly rounded at any width).
+// act_avx512: the gated SiLU of act.c, 16 lanes at a time, with the vector
+// exp of act_avx2.c (ops/silu_exp.h) operation for operation, so both levels
+// give the same bits (the division is correctly rounded at any width).
 #include <immintrin.h>
 #include <stdint.h>
+
+#include "ops/silu_exp.h"
 
 void op_silu_mul_avx512(float *gate, const float *up, int64_t n);
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
 
 static inline __m512 exp_avx512(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(SILU_EXP_MAX)), _mm512_set1_ps(SILU_EXP_MIN));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(SILU_LOG2E)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SILU_LN2_HI), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SILU_LN2_LO), r);
+  __m512 p = _mm512_set1_ps(SILU_P5);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P4));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P3));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P2));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P1));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P0));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
