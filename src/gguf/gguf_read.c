@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/filemap.h"
 #include "gguf/gguf.h"
 #include "ops/types.h"
 
@@ -343,9 +344,9 @@ gguf_file *gguf_open(const char *path) {
     err_set("%s: offset 0: file truncated (%zu bytes is too small for a GGUF header)", path, size);
     return NULL;
   }
-  void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  void *map = filemap_map(fd, size);
   close(fd);
-  if (map == MAP_FAILED) {
+  if (!map) {
     err_set("%s: cannot map: %s", path, strerror(errno));
     return NULL;
   }

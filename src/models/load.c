@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/error.h"
+#include "core/filemap.h"
 #include "ops/quant.h"
 #include "ops/types.h"
 
@@ -157,14 +157,6 @@ size_t load_weight_bytes(const llmux_model *m) {
 void load_prefault(const llmux_model *m, void (*progress)(float, void *), void *user) {
   const gguf_file *f = m->file;
   if (!f->mapped || f->size <= f->data_offset) return;
-  const volatile uint8_t *p = f->base + f->data_offset;
-  size_t n = f->size - f->data_offset, chunk = (size_t)64 << 20;
-  madvise((void *)((uintptr_t)p & ~(uintptr_t)4095), n, MADV_WILLNEED);
-  uint8_t sink = 0;
-  for (size_t off = 0; off < n; off += chunk) {
-    size_t end = off + chunk < n ? off + chunk : n;
-    for (size_t i = off; i < end; i += 4096) sink ^= p[i];
-    if (progress) progress((float)end / (float)n, user);
-  }
-  (void)sink;
+  filemap_touch(f->base, f->size, progress, user);
+  filemap_promote(f->path, f->base, f->size, progress, user);
 }
