@@ -92,6 +92,7 @@ static bool thp_enabled(void) {
 bool filemap_promote(const char *path, const void *base, size_t size, void (*progress)(float, void *), void *user) {
   const char *off = getenv("LLMUX_NO_HUGEPAGES");
   if ((off && *off && strcmp(off, "0") != 0) || size < PROMOTE_MIN || !thp_enabled()) return false;
+  if (access("/proc/self/smaps", R_OK) != 0) return false;  // no way to tell; never read the file twice blind
   if (filemap_huge_bytes(base) >= size / 2) return false;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
