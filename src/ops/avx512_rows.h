@@ -259,6 +259,64 @@ AI void pair_q8_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M
   *M = _mm512_setzero_ps();
 }
 
+// Four blocks at a time for gemv (Q4_0, Q8_0): each row's 72 or 136 bytes
+// in 32-byte transposes and one 16-byte one at the end. Against two pairs
+// (load_pair16, load_q8_0) that is fewer shuffles (84 against 104; 148
+// against 168), and each row is read in one run of bytes rather than two:
+// out of cache Q4_0 ran 1.17-1.2x faster, though not in L2. The values are
+// unpack_*'s, so results keep their bits.
+typedef struct {
+  __m512i V[4][8], Z[4];  // dwords 8i..8i+7; Z the last four
+} quad32;
+
+typedef void (*quad32_load_fn)(const rows16 *R, size_t off, quad32 *Q);
+typedef void (*quad32_fn)(const quad32 *Q, int i, __m512i W[8], __m512 *D, __m512 *M);
+
+// Dword k of the quad, k < 8 * loaded vectors.
+#define QDW(Q, k) ((Q)->V[(k) / 8][(k) % 8])
+
+AI void load_quad_q4_0(const rows16 *R, size_t off, quad32 *Q) {  // dwords 0-15, Z 14-17
+  t16x8(R, off, Q->V[0]);
+  t16x8(R, off + 32, Q->V[1]);
+  t16x4(R, off + 56, Q->Z);
+}
+
+// Block i of a loaded Q4_0 quad: d at 18i, quants at 18i + 2.
+AI void quad_q4_0(const quad32 *Q, int i, __m512i W[8], __m512 *D, __m512 *M) {
+  __m512i q[4];
+  UNROLL
+  for (int k = 0; k < 4; k++) {
+    if (i == 0) q[k] = shr16(QDW(Q, k), QDW(Q, k + 1));           // bytes 2..17
+    else if (i == 1) q[k] = QDW(Q, 5 + k);                         // 20..35
+    else if (i == 2) q[k] = shr16(QDW(Q, 9 + k), QDW(Q, 10 + k));  // 38..53
+    else q[k] = Q->Z[k];                                           // 56..71
+  }
+  nib_split(q, W);
+  *D = half_ps(QDW(Q, i == 0 ? 0 : i == 1 ? 4 : i == 2 ? 9 : 13), i % 2);
+  *M = _mm512_setzero_ps();
+}
+
+AI void load_quad_q8_0(const rows16 *R, size_t off, quad32 *Q) {  // dwords 0-31, Z 30-33
+  UNROLL
+  for (int v = 0; v < 4; v++) t16x8(R, off + 32 * (size_t)v, Q->V[v]);
+  t16x4(R, off + 120, Q->Z);
+}
+
+// Dword k (< 34) of a loaded Q8_0 quad.
+AI __m512i q8_dw(const quad32 *Q, int k) { return k < 32 ? QDW(Q, k) : Q->Z[k - 30]; }
+
+// Block i of a loaded Q8_0 quad: d at 34i, quants at 34i + 2 (even i: two
+// bytes off the dword grid), made unsigned as unpack_q8_0 does.
+AI void quad_q8_0(const quad32 *Q, int i, __m512i W[8], __m512 *D, __m512 *M) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const int d = 17 * i / 2;  // the dword holding d
+  UNROLL
+  for (int k = 0; k < 8; k++)
+    W[k] = _mm512_xor_si512(i % 2 ? q8_dw(Q, d + 1 + k) : shr16(q8_dw(Q, d + k), q8_dw(Q, d + k + 1)), flip);
+  *D = half_ps(q8_dw(Q, d), i % 2);
+  *M = _mm512_setzero_ps();
+}
+
 AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
   size_t off = (size_t)b * sizeof(block_q4_1);
   __m512i T[4];

@@ -99,8 +99,9 @@ AI void pf_advance(prefetcher *pf, const rows16 *R, size_t off, size_t span, int
   }
   UNROLL
   for (int r = 0; r < 16; r++) {
-    _mm_prefetch((const char *)R->r[r] + off + PF_ROW_AHEAD, _MM_HINT_T0);
-    _mm_prefetch((const char *)R->r[r] + off + PF_ROW_AHEAD + span - 1, _MM_HINT_T0);
+    const char *p = (const char *)R->r[r] + off + PF_ROW_AHEAD;
+    for (size_t o = 0; o < span; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);  // every line of a long span
+    _mm_prefetch(p + span - 1, _MM_HINT_T0);
   }
 }
 
@@ -145,7 +146,8 @@ AI void gemv32_block(__m512 *acc, const __m512i W[8], __m512 D, __m512 M, int64_
 // in order, one at a time.
 AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                  const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack32_fn unpack, int q81,
-                 size_t bytes, pair32_load_fn load, pair32_fn pair, const int nc) {
+                 size_t bytes, pair32_load_fn load, pair32_fn pair, quad32_load_fn qload, quad32_fn quad,
+                 const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
     rows16 R;
     rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
@@ -155,6 +157,18 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     int64_t b = 0, nb = n / QK;
+    for (; qload && b + 3 < nb; b += 4) {
+      pf_advance(&pf, &R, (size_t)b * bytes, 4 * bytes, 4);
+      quad32 Q;
+      qload(&R, (size_t)b * bytes, &Q);
+      UNROLL
+      for (int i = 0; i < 4; i++) {
+        __m512i W[8];
+        __m512 D, M;
+        quad(&Q, i, W, &D, &M);
+        gemv32_block(acc, W, D, M, b + i, a, a_stride, aux, aux_stride, q81, nc);
+      }
+    }
     for (; b + 1 < nb; b += 2) {
       pf_advance(&pf, &R, (size_t)b * bytes, 2 * bytes, 2);
       pair32 P;
@@ -254,11 +268,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
-#define TYPE32(name, q81, bias)                                                                              \
+#define TYPE32(name, q81, bias, qload, quad)                                                                  \
   static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
-               sizeof(block_##name), load_##name, pair_##name)                                               \
+               sizeof(block_##name), load_##name, pair_##name, qload, quad)                                  \
   }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
     pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
@@ -273,11 +287,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   static const quant_gemm gemm_##name = {.rows = QROWS, .cols = QCOLS, .kc = KC, .aux_bias = q81 ? -1 : bias, \
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
-TYPE32(q4_0, 0, 8)
-TYPE32(q4_1, 1, 0)
-TYPE32(q5_0, 0, 16)
-TYPE32(q5_1, 1, 0)
-TYPE32(q8_0, 0, 128)
+TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
+TYPE32(q4_1, 1, 0, NULL, NULL)
+TYPE32(q5_0, 0, 16, NULL, NULL)
+TYPE32(q5_1, 1, 0, NULL, NULL)
+TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0)
 
 // ---- K-quants, 16 rows (unpacking in avx512_rows.h) --------------------------------------------
 
