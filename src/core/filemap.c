@@ -1,6 +1,7 @@
 // filemap: see filemap.h.
 #include "core/filemap.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -27,7 +28,9 @@ void *filemap_map(int fd, size_t size) {
   uint8_t *at = (uint8_t *)(((uintptr_t)res + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
   void *map = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
   if (map == MAP_FAILED) {
+    int e = errno;  // the caller reports why the file would not map
     munmap(res, total);
+    errno = e;
     return NULL;
   }
   if (at > res) munmap(res, (size_t)(at - res));
@@ -52,7 +55,7 @@ void filemap_touch(const void *base, size_t size, void (*progress)(float, void *
 size_t filemap_huge_bytes(const void *base) {
   FILE *f = fopen("/proc/self/smaps", "r");
   if (!f) return 0;
-  char line[512], want[32];
+  char line[4352], want[32];  // a header line holds a path of up to PATH_MAX
   snprintf(want, sizeof want, "%" PRIxPTR "-", (uintptr_t)base);
   size_t kb = 0;
   bool in = false;
