@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
 
 #include "core/cpu.h"
@@ -23,7 +22,6 @@ struct pool {
   _Atomic int stop;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  bool oversubscribed;  // more threads than CPUs: spinners must yield
 };
 
 struct worker_arg {
@@ -39,32 +37,18 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-// Spins with a pause. A pool larger than the machine yields the CPU now and
-// then, so that the thread it waits for can run; one that fits does not:
-// sched_yield is a system call (1-2% of a two-thread generation profile
-// here, in a virtual machine), and a worker inside it when work arrives
-// starts late. Measured on Qwen2.5-0.5B Q4_0, two threads, tg64: 139.6
-// against 125.3 tokens/s (medians of 5) in one session, within noise in
-// another.
-static inline void spin_step(const pool *p, int i) {
-  if (p->oversubscribed && (i & 255) == 255) sched_yield();
+// Spins with a pause, yielding the CPU now and then so that a pool larger
+// than the machine (or a busy machine) still makes progress.
+static inline void spin_step(int i) {
+  if ((i & 255) == 255) sched_yield();
   else cpu_relax();
-}
-
-// The CPUs this process may run on (its affinity mask, as taskset sets it).
-static int usable_cpus(void) {
-#ifdef __linux__
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-#endif
-  return cpu_count();
 }
 
 static unsigned wait_for_work(pool *p, unsigned seen) {
   for (int i = 0; i < SPIN_ITERS; i++) {
     unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
     if (g != seen) return g;
-    spin_step(p, i);
+    spin_step(i);
   }
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add(&p->sleepers, 1);
@@ -93,7 +77,6 @@ pool *pool_new(int n_threads) {
   pool *p = calloc(1, sizeof *p);
   if (!p) goto fail;
   p->n = n_threads;
-  p->oversubscribed = n_threads > usable_cpus();
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->threads = calloc((size_t)n_threads, sizeof *p->threads);
@@ -149,5 +132,5 @@ void pool_run(pool *p, pool_fn fn, void *arg) {
     pthread_mutex_unlock(&p->mu);
   }
   fn(arg, 0, p->n);
-  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(p, i);
+  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(i);
 }
