@@ -37,14 +37,21 @@ static bool reads_pattern(const uint8_t *p, size_t size) {
   return true;
 }
 
-static void test_map(void) {
-  const char *path = "filemap_small.bin";
-  size_t size = 3 * MIB + 123, len = (size + 4095) & ~(size_t)4095;
+// The pattern written to path and mapped, or NULL (a failed check).
+static uint8_t *map_new_file(const char *path, size_t size) {
   int fd = make_file(path, size);
-  CHECK(fd >= 0);
+  CHECK_MSG(fd >= 0, "cannot write %s", path);
+  if (fd < 0) return NULL;
   uint8_t *p = filemap_map(fd, size);
   close(fd);
   CHECK(p != NULL);
+  return p;
+}
+
+static void test_map(void) {
+  const char *path = "filemap_small.bin";
+  size_t size = 3 * MIB + 123, len = (size + 4095) & ~(size_t)4095;
+  uint8_t *p = map_new_file(path, size);
   if (!p) return;
   CHECK_MSG((uintptr_t)p % (2 * MIB) == 0, "mapping at %p is not 2 MiB-aligned", (void *)p);
   CHECK(reads_pattern(p, size));
@@ -59,11 +66,7 @@ static void test_map(void) {
 static void test_promote(void) {
   const char *path = "filemap_large.bin";
   size_t size = 80 * MIB + 4096 + 7;
-  int fd = make_file(path, size);
-  CHECK(fd >= 0);
-  uint8_t *p = filemap_map(fd, size);
-  close(fd);
-  CHECK(p != NULL);
+  uint8_t *p = map_new_file(path, size);
   if (!p) return;
   filemap_touch(p, size, NULL, NULL);
   setenv("LLMUX_NO_HUGEPAGES", "1", 1);
@@ -79,8 +82,23 @@ static void test_promote(void) {
   unlink(path);
 }
 
+// A file system whose page cache keeps small folios (tmpfs) is left alone:
+// a second read there would cost without giving huge pages.
+static void test_no_promote_on_tmpfs(void) {
+  const char *path = "/dev/shm/llmux_filemap_test.bin";
+  size_t size = 65 * MIB;
+  uint8_t *p = map_new_file(path, size);
+  if (!p) return;
+  filemap_touch(p, size, NULL, NULL);
+  CHECK(!filemap_promote(path, p, size, NULL, NULL));
+  CHECK(reads_pattern(p, size));
+  munmap(p, size);
+  unlink(path);
+}
+
 int main(void) {
   test_map();
   test_promote();
+  test_no_promote_on_tmpfs();
   return tu_finish();
 }
