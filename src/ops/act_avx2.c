@@ -6,22 +6,7 @@
 
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
 
-static inline __m256 exp_avx2(__m256 x) {
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(SILU_EXP_MAX)), _mm256_set1_ps(SILU_EXP_MIN));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(SILU_LOG2E)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SILU_LN2_HI), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SILU_LN2_LO), r);
-  __m256 p = _mm256_set1_ps(SILU_P5);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P4));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P3));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P2));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P1));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SILU_P0));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+SILU_EXP_DEFINE(exp_avx2, __m256, _mm256, _mm256_round_ps, _mm256_castsi256_ps)
 
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n) {
   int64_t i = 0;

@@ -9,22 +9,7 @@
 void op_silu_mul_avx512(float *gate, const float *up, int64_t n);
 void op_silu_mul_avx2(float *gate, const float *up, int64_t n);
 
-static inline __m512 exp_avx512(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(SILU_EXP_MAX)), _mm512_set1_ps(SILU_EXP_MIN));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(SILU_LOG2E)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SILU_LN2_HI), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SILU_LN2_LO), r);
-  __m512 p = _mm512_set1_ps(SILU_P5);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P4));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P3));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P2));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P1));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SILU_P0));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
+SILU_EXP_DEFINE(exp_avx512, __m512, _mm512, _mm512_roundscale_ps, _mm512_castsi512_ps)
 
 void op_silu_mul_avx512(float *gate, const float *up, int64_t n) {
   int64_t i = 0;
