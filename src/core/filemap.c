@@ -109,6 +109,11 @@ bool filemap_promote(const char *path, const void *base, size_t size, void (*pro
   close(fd);
   if (!can) return false;
   filemap_touch(base, size, progress, user);
-  log_info("%s: %.0f%% in 2 MiB pages", path, 100.0 * (double)filemap_huge_bytes(base) / (double)size);
+  size_t huge = filemap_huge_bytes(base);
+  if (huge < size / 2)  // another process maps it, or memory is too fragmented for 2 MiB folios
+    log_warn("%s: read twice but only %.0f%% came in 2 MiB pages; LLMUX_NO_HUGEPAGES=1 skips the second read", path,
+             100.0 * (double)huge / (double)size);
+  else
+    log_info("%s: %.0f%% in 2 MiB pages", path, 100.0 * (double)huge / (double)size);
   return true;
 }
