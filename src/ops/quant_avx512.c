@@ -290,9 +290,9 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
 TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
-TYPE32(q4_1, 1, 0, NULL, NULL)
-TYPE32(q5_0, 0, 16, NULL, NULL)
-TYPE32(q5_1, 1, 0, NULL, NULL)
+TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1)
+TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0)
+TYPE32(q5_1, 1, 0, load_quad_q5_1, quad_q5_1)
 TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0)
 
 // ---- K-quants, 16 rows (unpacking in avx512_rows.h) --------------------------------------------
