@@ -2,7 +2,8 @@
 //   1. the activation rows are quantized to the weight's vec-dot type into the
 //      scratch (plus, for the batched kernels, per-block side data), split
 //      across threads by rows, or by blocks when there are fewer rows than threads;
-//   2. the output rows are split across threads in whole tiles, and each
+//   2. the output rows are split across threads in whole tiles (claimed a few
+//      at a time by packed jobs, a fixed range each otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk and sweeps every activation row through
 //      it; otherwise it dots each row of the tile with each activation row while
@@ -30,6 +31,7 @@
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 #define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
 #define MM_MAX_PARTS 4        // weights per job (Q, K, V is the most the decoder asks for)
+#define MM_CLAIMS_PER_THREAD 8  // packed jobs: each thread claims its tiles in about this many steps
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -84,6 +86,8 @@ typedef struct {
   int n_parts;
   long tiles;           // of all parts
   _Atomic int arrived;  // threads done with phase 1
+  long claim;           // tiles per claim, or 0: one range per thread
+  _Atomic long next;    // the next unclaimed tile
 } mm_job;
 
 // ---- phase 1: quantize activations ----------------------------------------------------
@@ -222,18 +226,35 @@ static void rows_part(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1)
   else rows_tiled(j, p, r0, r1);
 }
 
-// The tiles of all parts, in order, split across threads in one range each:
-// small outputs (K and V, 128 rows) share threads with the large one beside them.
-static void product_worker(void *arg, int ith, int nth) {
-  const mm_job *j = arg;
-  long lo, hi, base = 0;
-  pool_split(j->tiles, ith, nth, &lo, &hi);
+// Tiles [lo, hi) of all parts, numbered in order across them.
+static void run_tiles(const mm_job *j, long lo, long hi) {
+  long base = 0;
   for (int i = 0; i < j->n_parts && base < hi; base += j->parts[i++].tiles) {
     const mm_part *p = &j->parts[i];
     long a = lo > base ? lo - base : 0, b = hi - base < p->tiles ? hi - base : p->tiles;
     if (a >= b) continue;
     int64_t r0 = a * p->tile, r1 = b * p->tile < p->w->n_out ? b * p->tile : p->w->n_out;
     rows_part(j, p, r0, r1);
+  }
+}
+
+// The tiles of all parts split across threads: small outputs (K and V, 128
+// rows) share threads with the large one beside them. A batch of many rows
+// (a prompt) claims a few tiles at a time, so that a slower core (or one a
+// neighbour shares) takes fewer; a small batch (one decode step, whose
+// tiles take a microsecond each) takes one fixed range per thread.
+static void product_worker(void *arg, int ith, int nth) {
+  mm_job *j = arg;
+  if (!j->claim) {
+    long lo, hi;
+    pool_split(j->tiles, ith, nth, &lo, &hi);
+    run_tiles(j, lo, hi);
+    return;
+  }
+  for (;;) {
+    long lo = atomic_fetch_add_explicit(&j->next, j->claim, memory_order_relaxed);
+    if (lo >= j->tiles) return;
+    run_tiles(j, lo, lo + j->claim < j->tiles ? lo + j->claim : j->tiles);
   }
 }
 
@@ -308,6 +329,13 @@ static bool same_format(const mm_part *a, const mm_part *b) {
          fa.aux_bias == fb.aux_bias;
 }
 
+// Tiles per claim for a packed job on nth threads (0: a fixed range each).
+static long claim_size(const mm_job *j, int nth) {
+  if (nth < 2 || !j->parts[0].gemm || j->parts[0].gemv) return 0;
+  long c = j->tiles / (nth * MM_CLAIMS_PER_THREAD);
+  return c > 0 ? c : 1;
+}
+
 // Quantizes the input once for the job's parts, then runs their products.
 static void run_job(pool *p, mm_job *j, void *scratch) {
   act_fmt f = act_format(&j->parts[0]);
@@ -331,6 +359,8 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
     }
   }
   atomic_init(&j->arrived, 0);
+  atomic_init(&j->next, 0);
+  j->claim = claim_size(j, pool_size(p));
   pool_run(p, matmul_worker, j);
 }
 
