@@ -2,8 +2,8 @@
 //   1. the activation rows are quantized to the weight's vec-dot type into the
 //      scratch (plus, for the batched kernels, per-block side data), split
 //      across threads by rows, or by blocks when there are fewer rows than threads;
-//   2. the output rows are split across threads in whole tiles (claimed a few
-//      at a time by packed jobs, a fixed range each otherwise), and each
+//   2. the output rows are split across threads in whole tiles (claimed as
+//      they go by packed jobs, a fixed range each otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk and sweeps every activation row through
 //      it; otherwise it dots each row of the tile with each activation row while
@@ -31,7 +31,6 @@
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 #define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
 #define MM_MAX_PARTS 4        // weights per job (Q, K, V is the most the decoder asks for)
-#define MM_CLAIMS_PER_THREAD 8  // packed jobs: each thread claims its tiles in about this many steps
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -86,7 +85,7 @@ typedef struct {
   int n_parts;
   long tiles;           // of all parts
   _Atomic int arrived;  // threads done with phase 1
-  long claim;           // tiles per claim, or 0: one range per thread
+  bool claimed;         // tiles claimed as threads go (else one range per thread)
   _Atomic long next;    // the next unclaimed tile
 } mm_job;
 
@@ -239,22 +238,28 @@ static void run_tiles(const mm_job *j, long lo, long hi) {
 }
 
 // The tiles of all parts split across threads: small outputs (K and V, 128
-// rows) share threads with the large one beside them. A batch of many rows
-// (a prompt) claims a few tiles at a time, so that a slower core (or one a
-// neighbour shares) takes fewer; a small batch (one decode step, whose
-// tiles take a microsecond each) takes one fixed range per thread.
+// rows) share threads with the large one beside them. A small batch (one
+// decode step, whose tiles take a microsecond each) takes one fixed range
+// per thread. A packed job (a prompt) claims its tiles as it goes, so that a
+// slower core (or one a neighbour shares) takes fewer: each claim takes a
+// share of what is left (1 / (2 nth)), large first, which keeps a K-chunk of
+// the activations in cache across many tiles, and single tiles at the end.
 static void product_worker(void *arg, int ith, int nth) {
   mm_job *j = arg;
-  if (!j->claim) {
+  if (!j->claimed) {
     long lo, hi;
     pool_split(j->tiles, ith, nth, &lo, &hi);
     run_tiles(j, lo, hi);
     return;
   }
-  for (;;) {
-    long lo = atomic_fetch_add_explicit(&j->next, j->claim, memory_order_relaxed);
-    if (lo >= j->tiles) return;
-    run_tiles(j, lo, lo + j->claim < j->tiles ? lo + j->claim : j->tiles);
+  long lo = atomic_load_explicit(&j->next, memory_order_relaxed);
+  while (lo < j->tiles) {
+    long n = (j->tiles - lo) / (2 * nth);
+    if (n < 1) n = 1;
+    if (atomic_compare_exchange_weak_explicit(&j->next, &lo, lo + n, memory_order_relaxed, memory_order_relaxed)) {
+      run_tiles(j, lo, lo + n);
+      lo = atomic_load_explicit(&j->next, memory_order_relaxed);
+    }
   }
 }
 
@@ -329,13 +334,6 @@ static bool same_format(const mm_part *a, const mm_part *b) {
          fa.aux_bias == fb.aux_bias;
 }
 
-// Tiles per claim for a packed job on nth threads (0: a fixed range each).
-static long claim_size(const mm_job *j, int nth) {
-  if (nth < 2 || !j->parts[0].gemm || j->parts[0].gemv) return 0;
-  long c = j->tiles / (nth * MM_CLAIMS_PER_THREAD);
-  return c > 0 ? c : 1;
-}
-
 // Quantizes the input once for the job's parts, then runs their products.
 static void run_job(pool *p, mm_job *j, void *scratch) {
   act_fmt f = act_format(&j->parts[0]);
@@ -360,7 +358,7 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   }
   atomic_init(&j->arrived, 0);
   atomic_init(&j->next, 0);
-  j->claim = claim_size(j, pool_size(p));
+  j->claimed = pool_size(p) > 1 && j->parts[0].gemm && !j->parts[0].gemv;
   pool_run(p, matmul_worker, j);
 }
 
