@@ -569,6 +569,32 @@ AI void t8x4(const rows8 *R, size_t off, __m256i T[4]) {
   T[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
+// 32 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of
+// row r, k < 8 (an 8 x 8 dword transpose: unpacks within 128-bit lanes, then
+// one lane permute per output).
+AI void t8x8(const rows8 *R, size_t off, __m256i T[8]) {
+  __m256i z[8], t[8], u[8];
+  UNROLL
+  for (int i = 0; i < 8; i++) z[i] = load256(R->r[i] + off);
+  UNROLL
+  for (int i = 0; i < 8; i += 2) {  // rows i, i + 1: dwords 0, 1 | 4, 5 and 2, 3 | 6, 7
+    t[i] = _mm256_unpacklo_epi32(z[i], z[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(z[i], z[i + 1]);
+  }
+  UNROLL
+  for (int h = 0; h < 8; h += 4) {  // rows h..h+3: dword k | k + 4 in u[h + k]
+    u[h] = _mm256_unpacklo_epi64(t[h], t[h + 2]);
+    u[h + 1] = _mm256_unpackhi_epi64(t[h], t[h + 2]);
+    u[h + 2] = _mm256_unpacklo_epi64(t[h + 1], t[h + 3]);
+    u[h + 3] = _mm256_unpackhi_epi64(t[h + 1], t[h + 3]);
+  }
+  UNROLL
+  for (int k = 0; k < 4; k++) {
+    T[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+    T[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+  }
+}
+
 // Streaming prefetch (see quant_avx512.c): while one tile of rows is computed,
 // a later one is prefetched linearly, a few lines per block step.
 typedef struct {
@@ -673,6 +699,79 @@ AI void unpack8_q8_0(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 
 
 typedef void (*unpack8_fn)(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M);
 
+// Two blocks at a time without gathers, as pair32 in avx512_rows.h: blocks b
+// and b + 1 of the 8 rows from one 32-byte transpose (A: block b whole and
+// block b + 1's scale) and one 16-byte one (B: block b + 1's quants); the
+// fields two bytes off the dword grid are realigned by shifts. The values
+// are those of unpack8_*, so results keep their bits. (Q8_0's 68 bytes
+// would need three transposes for what a gather and two now do.)
+typedef struct {
+  __m256i A[8], B[4];
+} pair8;
+
+typedef void (*pair8_load_fn)(const rows8 *R, size_t off, pair8 *P);
+typedef void (*pair8_fn)(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M);
+
+// Bytes 2..5 of the dword pair (lo, hi) in each lane.
+AI __m256i shr16_8(__m256i lo, __m256i hi) {
+  return _mm256_or_si256(_mm256_srli_epi32(lo, 16), _mm256_slli_epi32(hi, 16));
+}
+
+AI void load8_pair(const rows8 *R, size_t off, size_t boff, pair8 *P) {
+  t8x8(R, off, P->A);
+  t8x4(R, off + boff, P->B);
+}
+AI void load8_q4_0(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 20, P); }
+AI void load8_q4_1(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 24, P); }
+AI void load8_q5_0(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 28, P); }
+AI void load8_q5_1(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 32, P); }
+
+// first: block b, else block b + 1 of a loaded pair.
+AI void pair8_q4_0(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
+  if (first) {  // d at byte 0, quants at 2..17
+    __m256i Q[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) Q[k] = shr16_8(P->A[k], P->A[k + 1]);
+    nib_split8(Q, W);
+    *D = half8(P->A[0], 0);
+  } else {  // d at 18, quants at 20..35
+    nib_split8(P->B, W);
+    *D = half8(P->A[4], 1);
+  }
+  *M = _mm256_setzero_ps();
+}
+
+AI void pair8_q4_1(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
+  __m256i dm = P->A[first ? 0 : 5];  // d, m at 0 (20), quants at 4..19 (24..39)
+  nib_split8(first ? P->A + 1 : P->B, W);
+  *D = half8(dm, 0);
+  *M = half8(dm, 1);
+}
+
+AI void pair8_q5_0(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
+  if (first) {  // d at 0, qh at 2..5, quants at 6..21
+    __m256i Q[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) Q[k] = shr16_8(P->A[k + 1], P->A[k + 2]);
+    nib_split8(Q, W);
+    q5_high8(shr16_8(P->A[0], P->A[1]), W);
+    *D = half8(P->A[0], 0);
+  } else {  // d at 22, qh at 24..27, quants at 28..43
+    nib_split8(P->B, W);
+    q5_high8(P->A[6], W);
+    *D = half8(P->A[5], 1);
+  }
+  *M = _mm256_setzero_ps();
+}
+
+AI void pair8_q5_1(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
+  __m256i dm = P->A[first ? 0 : 6];  // d, m at 0 (24), qh at 4 (28), quants at 8..23 (32..47)
+  nib_split8(first ? P->A + 2 : P->B, W);
+  q5_high8(P->A[first ? 1 : 7], W);
+  *D = half8(dm, 0);
+  *M = half8(dm, 1);
+}
+
 AI __m256i bcast32_8(const void *p) {
   int32_t v;
   memcpy(&v, p, 4);
@@ -731,9 +830,18 @@ AI void store8(float *y, __m256 v, int64_t n, int acc) {
   for (int64_t i = 0; i < n; i++) y[i] = acc ? y[i] + t[i] : t[i];
 }
 
+// acc[c] += block b of the unpacked rows with each activation row c.
+AI void gemv8_block(__m256 *acc, const __m256i W[8], __m256 D, __m256 M, int64_t b, const void *a, size_t a_stride,
+                    const act_aux *aux, size_t aux_stride, int q81, int run, const int nc) {
+  UNROLL
+  for (int c = 0; c < nc; c++)
+    acc[c] = block8(acc[c], W, D, M, act_qs8(act_row8(a, a_stride, c), b, q81), aux_row8(aux, aux_stride, c) + b, q81,
+                    run);
+}
+
 AI void gemv8_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                 const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack8_fn unpack, int q81, int run,
-                size_t bytes, const int nc) {
+                size_t bytes, pair8_load_fn load, pair8_fn pair, const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 8) {
     rows8 R;
     rows8_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
@@ -742,15 +850,25 @@ AI void gemv8_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
     __m256 acc[NC2];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK; b++) {
+    int64_t b = 0, nb = n / QK;
+    for (; load && b + 1 < nb; b += 2) {
+      pf8_step(&pf);
+      pf8_step(&pf);
+      pair8 P;
+      load(&R, (size_t)b * bytes, &P);
+      __m256i W[8];
+      __m256 D, M;
+      pair(&P, 1, W, &D, &M);
+      gemv8_block(acc, W, D, M, b, a, a_stride, aux, aux_stride, q81, run, nc);
+      pair(&P, 0, W, &D, &M);
+      gemv8_block(acc, W, D, M, b + 1, a, a_stride, aux, aux_stride, q81, run, nc);
+    }
+    for (; b < nb; b++) {
       pf8_step(&pf);
       __m256i W[8];
       __m256 D, M;
       unpack(&R, b, W, &D, &M);
-      UNROLL
-      for (int c = 0; c < nc; c++)
-        acc[c] = block8(acc[c], W, D, M, act_qs8(act_row8(a, a_stride, c), b, q81), aux_row8(aux, aux_stride, c) + b,
-                        q81, run);
+      gemv8_block(acc, W, D, M, b, a, a_stride, aux, aux_stride, q81, run, nc);
     }
     UNROLL
     for (int c = 0; c < nc; c++) store8(y + c * ldy + r0, acc[c], nr - r0, 0);
@@ -759,18 +877,32 @@ AI void gemv8_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
 
 #define P8_VECS 10  // per block: W[8], D, M
 
-AI void pack8(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack8_fn unpack) {
+AI void panel8_block(__m256i *p, const __m256i W[8], __m256 D, __m256 M) {
+  UNROLL
+  for (int k = 0; k < 8; k++) _mm256_store_si256(p + k, W[k]);
+  _mm256_store_ps((float *)(p + 8), D);
+  _mm256_store_ps((float *)(p + 9), M);
+}
+
+AI void pack8(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack8_fn unpack,
+              pair8_load_fn load, pair8_fn pair, size_t bytes) {
   rows8 R;
   rows8_init(&R, w, stride, nr);
   __m256i *p = panel;
-  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P8_VECS) {
-    __m256i W[8];
-    __m256 D, M;
+  int64_t b = k0 / QK, end = (k0 + kn) / QK;
+  __m256i W[8];
+  __m256 D, M;
+  for (; load && b + 1 < end; b += 2, p += 2 * P8_VECS) {
+    pair8 P;
+    load(&R, (size_t)b * bytes, &P);
+    pair(&P, 1, W, &D, &M);
+    panel8_block(p, W, D, M);
+    pair(&P, 0, W, &D, &M);
+    panel8_block(p + P8_VECS, W, D, M);
+  }
+  for (; b < end; b++, p += P8_VECS) {
     unpack(&R, b, W, &D, &M);
-    UNROLL
-    for (int k = 0; k < 8; k++) _mm256_store_si256(p + k, W[k]);
-    _mm256_store_ps((float *)(p + 8), D);
-    _mm256_store_ps((float *)(p + 9), M);
+    panel8_block(p, W, D, M);
   }
 }
 
@@ -799,14 +931,14 @@ AI void run8_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
   default: body(__VA_ARGS__, 4); break; \
   }
 
-#define TYPE8(name, q81, bias, steps)                                                                          \
+#define TYPE8(name, q81, bias, steps, pload, pair)                                                             \
   static void gemv8_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,               \
                            size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH4(gemv8_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack8_##name, q81, steps, \
-                sizeof(block_##name))                                                                        \
+                sizeof(block_##name), pload, pair)                                                           \
   }                                                                                                          \
   static void pack8_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {      \
-    pack8(w, stride, nr, k0, kn, panel, unpack8_##name);                                                     \
+    pack8(w, stride, nr, k0, kn, panel, unpack8_##name, pload, pair, sizeof(block_##name));                  \
   }                                                                                                          \
   static void run8_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,     \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
@@ -821,11 +953,11 @@ AI void run8_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
 // Q8_0's small batches keep the per-row dots (see row_prefetch): generation
 // through its gemv8 measured 3-7% slower; its prompts take the panels
 // (pp512 121 -> 285 tokens/s on two threads, Qwen2.5-0.5B shape).
-TYPE8(q4_0, 0, 8, 8)
-TYPE8(q4_1, 1, 0, 8)
-TYPE8(q5_0, 0, 16, 4)
-TYPE8(q5_1, 1, 0, 4)
-TYPE8(q8_0, 0, 128, SIGNED8)  // the side data's correction is unused; its d is
+TYPE8(q4_0, 0, 8, 8, load8_q4_0, pair8_q4_0)
+TYPE8(q4_1, 1, 0, 8, load8_q4_1, pair8_q4_1)
+TYPE8(q5_0, 0, 16, 4, load8_q5_0, pair8_q5_0)
+TYPE8(q5_1, 1, 0, 4, load8_q5_1, pair8_q5_1)
+TYPE8(q8_0, 0, 128, SIGNED8, NULL, NULL)  // the side data's correction is unused; its d is
 
 // ---- row-interleaved Q4_K / Q5_K, 8 rows ------------------------------------------------------------
 // Per super-block: SC[m] = (scale, scale) of 32-value sub-block m as an int16
