@@ -98,11 +98,49 @@ enum simd_level cpu_set_simd_level(enum simd_level level) {
   return level;
 }
 
+static int detect_avxvnni(void) {
+#if defined(__x86_64__)
+  unsigned int a, b, c, d;
+  if (cpu_max_simd_level() < SIMD_AVX2 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+  return (a >> 4) & 1;
+#else
+  return 0;
+#endif
+}
+
+static _Atomic int g_has_vnni = -1;
+static _Atomic int g_vnni = -1;
+
+int cpu_has_avxvnni(void) {
+  int h = atomic_load(&g_has_vnni);
+  if (h < 0) {
+    h = detect_avxvnni();
+    atomic_store(&g_has_vnni, h);
+  }
+  return h;
+}
+
+int cpu_avxvnni(void) {
+  int v = atomic_load(&g_vnni);
+  if (v < 0) {
+    const char *env = getenv("LLMUX_AVXVNNI");
+    v = cpu_has_avxvnni() && !(env && !strcmp(env, "0"));
+    atomic_store(&g_vnni, v);
+  }
+  return v;
+}
+
+int cpu_set_avxvnni(int on) {
+  int v = on && cpu_has_avxvnni();
+  atomic_store(&g_vnni, v);
+  return v;
+}
+
 const char *cpu_simd_name(enum simd_level level) {
   switch (level) {
   case SIMD_AMX: return "amx";
   case SIMD_AVX512: return "avx512";
-  case SIMD_AVX2: return "avx2";
+  case SIMD_AVX2: return cpu_avxvnni() ? "avx2+vnni" : "avx2";
   default: return "scalar";
   }
 }

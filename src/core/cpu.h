@@ -18,6 +18,13 @@ enum simd_level cpu_simd_level(void);
 // Sets the level the kernels use; clamped to cpu_max_simd_level(). Returns the level set.
 enum simd_level cpu_set_simd_level(enum simd_level level);
 const char *cpu_simd_name(enum simd_level level);
+// AVX-VNNI, the 256-bit vpdpbusd without AVX-512 (Intel since Alder Lake,
+// AMD since Zen 5): the avx2 level's integer kernels use it where the CPU
+// has it, unless LLMUX_AVXVNNI=0. cpu_set_avxvnni (for tests) is clamped to
+// what the CPU has and returns the setting.
+int cpu_has_avxvnni(void);
+int cpu_avxvnni(void);
+int cpu_set_avxvnni(int on);
 // Number of online CPUs.
 int cpu_count(void);
 // Whether the CPU is AMD's (cpuid vendor "AuthenticAMD"): some kernels tune

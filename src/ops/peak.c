@@ -15,6 +15,7 @@
 double peak_fma_avx2(long iters);
 double peak_fma_avx512(long iters);
 double peak_dot_avx2(long iters);
+double peak_dot_avxvnni(long iters);
 double peak_dot_avx512(long iters);
 double peak_dot_amx(long iters);
 
@@ -90,7 +91,13 @@ static double measure_level(pool *p, double (*avx512)(long), double (*avx2)(long
 }
 
 double peak_f32_fma(pool *p) { return measure_level(p, peak_fma_avx512, peak_fma_avx2, fma_scalar); }
-double peak_int8_dot(pool *p) { return measure_level(p, peak_dot_avx512, peak_dot_avx2, dot_scalar); }
+double peak_int8_dot(pool *p) {
+#if defined(__x86_64__)
+  // The avx2 level's integer kernels take vpdpbusd where the CPU has AVX-VNNI.
+  if (cpu_avxvnni()) return measure_level(p, peak_dot_avx512, peak_dot_avxvnni, dot_scalar);
+#endif
+  return measure_level(p, peak_dot_avx512, peak_dot_avx2, dot_scalar);
+}
 
 double peak_int8_amx(pool *p) {
 #if defined(__x86_64__)

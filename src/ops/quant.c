@@ -756,6 +756,7 @@ void quant_act_tile(uint32_t act_type, int tiles, const void *blks, int64_t b0, 
 // ---- tables -------------------------------------------------------------------------------
 
 static quant_kernels g_tab[SIMD_LEVELS][T_COUNT];
+static quant_kernels g_vnni[T_COUNT];  // the avx2 level built with AVX-VNNI
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void set(uint32_t t, dequant_fn dq, quantize_fn q, vec_dot_fn vd) {
@@ -782,6 +783,7 @@ static void init_tables(void) {
   g_tab[SIMD_SCALAR][T_Q8_1].quantize_act = quantize_act_q8_1;
 #if defined(__x86_64__)
   quant_avx2_table(g_tab[SIMD_AVX2]);
+  if (cpu_has_avxvnni()) quant_avxvnni_table(g_vnni);
   quant_avx512_table(g_tab[SIMD_AVX512]);
   memcpy(g_tab[SIMD_AMX], g_tab[SIMD_AVX512], sizeof g_tab[SIMD_AMX]);
   quant_amx_table(g_tab[SIMD_AMX]);
@@ -791,6 +793,7 @@ static void init_tables(void) {
 static const quant_kernels *entry(uint32_t type, enum simd_level level) {
   if (type >= T_COUNT || (int)level < 0 || level > cpu_max_simd_level()) return NULL;
   pthread_once(&g_once, init_tables);
+  if (level == SIMD_AVX2 && cpu_avxvnni()) return &g_vnni[type];
   return &g_tab[level][type];
 }
 

@@ -168,6 +168,7 @@ typedef struct {
 
 #if defined(__x86_64__)
 void quant_avx2_table(quant_kernels *t);    // t[T_COUNT], fills the entries it has
+void quant_avxvnni_table(quant_kernels *t); // the same, built with AVX-VNNI (used where cpu_avxvnni())
 void quant_avx512_table(quant_kernels *t);  // t[T_COUNT]
 void quant_amx_table(quant_kernels *t);     // t[T_COUNT], a copy of the AVX-512 table: replaces prompt kernels
 // The K-quants' AVX-512 gemv with the sub-block scales applied in integers

@@ -1,5 +1,7 @@
 // quant_avx2: AVX2 + FMA + F16C variants of the quant kernels (see quant.h).
 // Compiled with -mavx2 -mfma -mf16c; only called when the CPU has them.
+// quant_avxvnni.c compiles this file again with AVX-VNNI, where the
+// row-interleaved integer kernels' products become vpdpbusd (dot8x).
 //
 // Integer products use maddubs (unsigned x signed bytes -> int16 pairs) and
 // madd (int16 pairs -> int32): weights that are unsigned (nibbles, K-quant
@@ -791,7 +793,24 @@ AI __m256i step8(__m256i w, const int8_t *q, const int run) {
 }
 
 // int32 per row: init + sum over the block of w . a; `run` steps share one widening.
+// With AVX-VNNI one vpdpbusd per step, in two chains; the sums are exact
+// either way, so both builds give the same bits.
 AI __m256i dot8x(const __m256i *W, const int8_t *qs, __m256i init, const int run) {
+#ifdef __AVXVNNI__
+  __m256i s0 = init, s1 = _mm256_setzero_si256();
+  UNROLL
+  for (int k = 0; k < 8; k += 2) {
+    if (run == SIGNED8) {
+      __m256i x0 = bcast32_8(qs + 4 * k), x1 = bcast32_8(qs + 4 * k + 4);
+      s0 = _mm256_dpbusd_avx_epi32(s0, _mm256_abs_epi8(W[k]), _mm256_sign_epi8(x0, W[k]));
+      s1 = _mm256_dpbusd_avx_epi32(s1, _mm256_abs_epi8(W[k + 1]), _mm256_sign_epi8(x1, W[k + 1]));
+    } else {
+      s0 = _mm256_dpbusd_avx_epi32(s0, W[k], bcast32_8(qs + 4 * k));
+      s1 = _mm256_dpbusd_avx_epi32(s1, W[k + 1], bcast32_8(qs + 4 * k + 4));
+    }
+  }
+  return _mm256_add_epi32(s0, s1);
+#endif
   const int r = run == SIGNED8 ? 1 : run;
   __m256i acc = init;
   UNROLL
@@ -1425,7 +1444,11 @@ TYPE8F(bf16, T_BF16)
 
 // ---- table -------------------------------------------------------------------------------
 
-void quant_avx2_table(quant_kernels *t) {
+#ifndef QUANT_AVX2_TABLE
+#define QUANT_AVX2_TABLE quant_avx2_table
+#endif
+
+void QUANT_AVX2_TABLE(quant_kernels *t) {
   t[T_F32] = (quant_kernels){.vec_dot = vec_dot_f32, .gemm = &gemm8_f32};
   t[T_F16] = (quant_kernels){.dequant = dequant_f16, .quantize = quantize_f16, .vec_dot = vec_dot_f16, .gemm = &gemm8_f16};
   t[T_BF16] = (quant_kernels){.dequant = dequant_bf16, .quantize = quantize_bf16, .vec_dot = vec_dot_bf16,

@@ -21,6 +21,7 @@ if [ "$(uname -m)" = x86_64 ]; then
   expect peak_fma_avx512 "vfmadd(132|213|231)ps" 10
   expect peak_fma_avx2 "vfmadd(132|213|231)ps" 10
   expect peak_dot_avx2 vpmaddubsw 8
+  expect peak_dot_avxvnni "[{]vex[}]" 8  # objdump prints the VEX form as "{vex} vpdpbusd"
 else
   echo "ok: no x86 peak loops on $(uname -m) (the scalar loops are plain C)"
 fi

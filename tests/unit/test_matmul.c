@@ -129,8 +129,11 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
     naive(s, w, wf, x, ldx, nt, ry, mag);
     size_t sb = matmul_scratch_bytes(s->type, s->n_in, nt);
     uint8_t *scratch = malloc(sb + 1);
-    for (int l = 0; l <= (int)cpu_max_simd_level() && !failed; l++) {
+    // Each level, and the avx2 level both without and with AVX-VNNI where the CPU has it.
+    for (int v = 0; v <= (int)cpu_max_simd_level() + cpu_has_avxvnni() && !failed; v++) {
+      int l = v > SIMD_AVX2 && cpu_has_avxvnni() ? v - 1 : v;
       cpu_set_simd_level((enum simd_level)l);
+      cpu_set_avxvnni(v == SIMD_AVX2 + 1 && l == SIMD_AVX2);
       for (int th = 0; th < 3 && !failed; th++) {
         for (int64_t i = 0; i < ldy * nt; i++) y[i] = NAN;
         matmul(pools[th], &mw, x, ldx, nt, y, ldy, scratch + 1);  // misaligned on purpose
@@ -156,6 +159,7 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
       }
     }
     cpu_set_simd_level(cpu_max_simd_level());
+    cpu_set_avxvnni(1);
     free(scratch);
     free(x);
     free(y);
