@@ -1036,8 +1036,20 @@ AI void group8_q45_K(const rows8 *R, size_t off, const khead8 *H, int g, int fiv
 }
 
 // sc * (q . a) over one 32-value sub-block, int32 per row; int16 sums are
-// widened every `steps` products (8 for 4-bit, 4 for 5-bit values).
+// widened every `steps` products (8 for 4-bit, 4 for 5-bit values). With
+// AVX-VNNI the products are vpdpbusd and the scale (the low int16 of each
+// lane of sc) one vpmulld: exact either way, so the same bits.
 AI __m256i ksub8(const __m256i *W, const int8_t *qs, __m256i sc, int steps) {
+#ifdef __AVXVNNI__
+  (void)steps;
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+  UNROLL
+  for (int k = 0; k < 8; k += 2) {
+    s0 = _mm256_dpbusd_avx_epi32(s0, W[k], bcast32_8(qs + 4 * k));
+    s1 = _mm256_dpbusd_avx_epi32(s1, W[k + 1], bcast32_8(qs + 4 * k + 4));
+  }
+  return _mm256_mullo_epi32(_mm256_add_epi32(s0, s1), _mm256_srli_epi32(sc, 16));
+#endif
   __m256i acc = _mm256_setzero_si256();
   UNROLL
   for (int k0 = 0; k0 < 8; k0 += steps) {
