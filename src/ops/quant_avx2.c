@@ -1,7 +1,7 @@
 // quant_avx2: AVX2 + FMA + F16C variants of the quant kernels (see quant.h).
 // Compiled with -mavx2 -mfma -mf16c; only called when the CPU has them.
 // quant_avxvnni.c compiles this file again with AVX-VNNI, where the
-// row-interleaved integer kernels' products become vpdpbusd (dot8x).
+// row-interleaved integer kernels' products become vpdpbusd (dot8x, ksub8).
 //
 // Integer products use maddubs (unsigned x signed bytes -> int16 pairs) and
 // madd (int16 pairs -> int32): weights that are unsigned (nibbles, K-quant
