@@ -60,13 +60,21 @@ if r["simd"] == "amx":
 else:
     assert r["amx_peak_gops"] == 0 and r["pp_amx_peak_pct"] == 0, r
 PY
+  # The avx2 level reports "avx2+vnni" where the CPU has AVX-VNNI (unless LLMUX_AVXVNNI=0).
+  max=${max%+vnni}
+  vnni=; grep -qw avx_vnni /proc/cpuinfo && vnni=+vnni
   rank() { n=0; for l in $levels; do [ "$l" == "$1" ] && echo $n; n=$((n + 1)); done; }
+  simd_at() { env "$@" "$BIN" bench -m "$M" -p 8 -n 1 -t 1 -r 1 --json 2>/dev/null |
+              python3 -c 'import json,sys; print(json.load(sys.stdin)["simd"])'; }
   for want in $levels; do
-    got=$(LLMUX_SIMD=$want "$BIN" bench -m "$M" -p 8 -n 1 -t 1 -r 1 --json 2>/dev/null |
-          python3 -c 'import json,sys; print(json.load(sys.stdin)["simd"])')
+    got=$(simd_at LLMUX_SIMD=$want)
     expect=$want; [ "$(rank "$want")" -gt "$(rank "$max")" ] && expect=$max
+    [ "$expect" = avx2 ] && expect=avx2$vnni
     expect_eq "$got" "$expect" "LLMUX_SIMD=$want runs at $expect"
   done
+  if [ "$(rank "$max")" -ge 1 ]; then
+    expect_eq "$(simd_at LLMUX_SIMD=avx2 LLMUX_AVXVNNI=0)" avx2 "LLMUX_AVXVNNI=0 keeps the avx2 level off AVX-VNNI"
+  fi
   LLMUX_SIMD=avx9000 "$BIN" run -m "$M" -p Once -n 2 >/dev/null 2>"$tmp/err"
   grep -q "LLMUX_SIMD=avx9000 is not a kernel level (scalar, avx2, avx512 or amx); using $max" "$tmp/err" \
     && ok "an unknown LLMUX_SIMD is named, with the accepted values" || bad "unknown LLMUX_SIMD: $(cat "$tmp/err")"
