@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops/pair_layout.h"
 #include "ops/quant.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -192,10 +193,6 @@ AI void load_pair16(const rows16 *R, size_t off, size_t boff, pair32 *P) {
   t16x4(R, off + boff, P->B);
 }
 
-AI void load_q4_0(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 20, P); }
-AI void load_q4_1(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 24, P); }
-AI void load_q5_0(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 28, P); }
-AI void load_q5_1(const rows16 *R, size_t off, pair32 *P) { load_pair16(R, off, 32, P); }
 // Q8_0 (68 bytes): C holds dwords 8-11 (the end of block b's quants, block
 // b + 1's scale), B dwords 9-16 (block b + 1's quants).
 AI void load_q8_0(const rows16 *R, size_t off, pair32 *P) {
@@ -204,51 +201,9 @@ AI void load_q8_0(const rows16 *R, size_t off, pair32 *P) {
   t16x8(R, off + 36, P->B);
 }
 
-// first: block b, else block b + 1 of a loaded pair.
-AI void pair_q4_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
-  if (first) {  // d at byte 0, quants at 2..17
-    __m512i Q[4];
-    UNROLL
-    for (int k = 0; k < 4; k++) Q[k] = shr16(P->A[k], P->A[k + 1]);
-    nib_split(Q, W);
-    *D = half_ps(P->A[0], 0);
-  } else {  // d at 18, quants at 20..35
-    nib_split(P->B, W);
-    *D = half_ps(P->A[4], 1);
-  }
-  *M = _mm512_setzero_ps();
-}
-
-AI void pair_q4_1(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
-  __m512i dm = P->A[first ? 0 : 5];  // d, m at 0 (20), quants at 4..19 (24..39)
-  nib_split(first ? P->A + 1 : P->B, W);
-  *D = half_ps(dm, 0);
-  *M = half_ps(dm, 1);
-}
-
-AI void pair_q5_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
-  if (first) {  // d at 0, qh at 2..5, quants at 6..21
-    __m512i Q[4];
-    UNROLL
-    for (int k = 0; k < 4; k++) Q[k] = shr16(P->A[k + 1], P->A[k + 2]);
-    nib_split(Q, W);
-    q5_high(shr16(P->A[0], P->A[1]), W);
-    *D = half_ps(P->A[0], 0);
-  } else {  // d at 22, qh at 24..27, quants at 28..43
-    nib_split(P->B, W);
-    q5_high(P->A[6], W);
-    *D = half_ps(P->A[5], 1);
-  }
-  *M = _mm512_setzero_ps();
-}
-
-AI void pair_q5_1(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
-  __m512i dm = P->A[first ? 0 : 6];  // d, m at 0 (24), qh at 4 (28), quants at 8..23 (32..47)
-  nib_split(first ? P->A + 2 : P->B, W);
-  q5_high(P->A[first ? 1 : 7], W);
-  *D = half_ps(dm, 0);
-  *M = half_ps(dm, 1);
-}
+// Q4_0, Q4_1, Q5_0, Q5_1: load_* and pair_* (first: block b, else b + 1).
+PAIR_LAYOUT_DEFINE(, __m512i, __m512, pair32, rows16, load_pair16, shr16, nib_split, q5_high, half_ps,
+                   _mm512_setzero_ps())
 
 AI void pair_q8_0(const pair32 *P, int first, __m512i W[8], __m512 *D, __m512 *M) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/fp16.h"
+#include "ops/pair_layout.h"
 #include "ops/quant.h"
 
 // ---- helpers ------------------------------------------------------------------------
@@ -701,12 +702,10 @@ AI void unpack8_q8_0(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 
 
 typedef void (*unpack8_fn)(const rows8 *R, int64_t b, __m256i W[8], __m256 *D, __m256 *M);
 
-// Two blocks at a time without gathers, as pair32 in avx512_rows.h: blocks b
-// and b + 1 of the 8 rows from one 32-byte transpose (A: block b whole and
-// block b + 1's scale) and one 16-byte one (B: block b + 1's quants); the
-// fields two bytes off the dword grid are realigned by shifts. The values
-// are those of unpack8_*, so results keep their bits. (Q8_0's 68 bytes
-// would need three transposes for what a gather and two now do.)
+// Two blocks at a time without gathers, as pair32 in avx512_rows.h, from an
+// 8 x 8 and an 8 x 4 dword transpose (the fields' places: pair_layout.h).
+// (Q8_0's 68 bytes would need three transposes for what a gather and two
+// now do.)
 typedef struct {
   __m256i A[8], B[4];
 } pair8;
@@ -723,56 +722,10 @@ AI void load8_pair(const rows8 *R, size_t off, size_t boff, pair8 *P) {
   t8x8(R, off, P->A);
   t8x4(R, off + boff, P->B);
 }
-AI void load8_q4_0(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 20, P); }
-AI void load8_q4_1(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 24, P); }
-AI void load8_q5_0(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 28, P); }
-AI void load8_q5_1(const rows8 *R, size_t off, pair8 *P) { load8_pair(R, off, 32, P); }
 
-// first: block b, else block b + 1 of a loaded pair.
-AI void pair8_q4_0(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
-  if (first) {  // d at byte 0, quants at 2..17
-    __m256i Q[4];
-    UNROLL
-    for (int k = 0; k < 4; k++) Q[k] = shr16_8(P->A[k], P->A[k + 1]);
-    nib_split8(Q, W);
-    *D = half8(P->A[0], 0);
-  } else {  // d at 18, quants at 20..35
-    nib_split8(P->B, W);
-    *D = half8(P->A[4], 1);
-  }
-  *M = _mm256_setzero_ps();
-}
-
-AI void pair8_q4_1(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
-  __m256i dm = P->A[first ? 0 : 5];  // d, m at 0 (20), quants at 4..19 (24..39)
-  nib_split8(first ? P->A + 1 : P->B, W);
-  *D = half8(dm, 0);
-  *M = half8(dm, 1);
-}
-
-AI void pair8_q5_0(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
-  if (first) {  // d at 0, qh at 2..5, quants at 6..21
-    __m256i Q[4];
-    UNROLL
-    for (int k = 0; k < 4; k++) Q[k] = shr16_8(P->A[k + 1], P->A[k + 2]);
-    nib_split8(Q, W);
-    q5_high8(shr16_8(P->A[0], P->A[1]), W);
-    *D = half8(P->A[0], 0);
-  } else {  // d at 22, qh at 24..27, quants at 28..43
-    nib_split8(P->B, W);
-    q5_high8(P->A[6], W);
-    *D = half8(P->A[5], 1);
-  }
-  *M = _mm256_setzero_ps();
-}
-
-AI void pair8_q5_1(const pair8 *P, int first, __m256i W[8], __m256 *D, __m256 *M) {
-  __m256i dm = P->A[first ? 0 : 6];  // d, m at 0 (24), qh at 4 (28), quants at 8..23 (32..47)
-  nib_split8(first ? P->A + 2 : P->B, W);
-  q5_high8(P->A[first ? 1 : 7], W);
-  *D = half8(dm, 0);
-  *M = half8(dm, 1);
-}
+// Q4_0, Q4_1, Q5_0, Q5_1: load8_* and pair8_* (first: block b, else b + 1).
+PAIR_LAYOUT_DEFINE(8, __m256i, __m256, pair8, rows8, load8_pair, shr16_8, nib_split8, q5_high8, half8,
+                   _mm256_setzero_ps())
 
 AI __m256i bcast32_8(const void *p) {
   int32_t v;
