@@ -120,11 +120,21 @@ int cpu_has_avxvnni(void) {
   return h;
 }
 
+// LLMUX_AVXVNNI: "0" turns AVX-VNNI off, "1" (or unset) leaves it on where
+// the CPU has it; anything else is named and ignored.
+static int avxvnni_from_env(void) {
+  const char *env = getenv("LLMUX_AVXVNNI");
+  if (env && !strcmp(env, "0")) return 0;
+  if (env && strcmp(env, "1") != 0)
+    log_warn("LLMUX_AVXVNNI=%s is neither 0 (off) nor 1 (on where the CPU has it); leaving it %s", env,
+             cpu_has_avxvnni() ? "on" : "off (this CPU lacks it)");
+  return cpu_has_avxvnni();
+}
+
 int cpu_avxvnni(void) {
   int v = atomic_load(&g_vnni);
   if (v < 0) {
-    const char *env = getenv("LLMUX_AVXVNNI");
-    v = cpu_has_avxvnni() && !(env && !strcmp(env, "0"));
+    v = avxvnni_from_env();
     atomic_store(&g_vnni, v);
   }
   return v;

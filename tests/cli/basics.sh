@@ -74,6 +74,9 @@ PY
   done
   if [ "$(rank "$max")" -ge 1 ]; then
     expect_eq "$(simd_at LLMUX_SIMD=avx2 LLMUX_AVXVNNI=0)" avx2 "LLMUX_AVXVNNI=0 keeps the avx2 level off AVX-VNNI"
+    LLMUX_SIMD=avx2 LLMUX_AVXVNNI=off "$BIN" run -m "$M" -p Once -n 2 >/dev/null 2>"$tmp/err"
+    grep -q "LLMUX_AVXVNNI=off is neither 0 (off) nor 1" "$tmp/err" \
+      && ok "an unknown LLMUX_AVXVNNI is named, with the accepted values" || bad "unknown LLMUX_AVXVNNI: $(cat "$tmp/err")"
   fi
   LLMUX_SIMD=avx9000 "$BIN" run -m "$M" -p Once -n 2 >/dev/null 2>"$tmp/err"
   grep -q "LLMUX_SIMD=avx9000 is not a kernel level (scalar, avx2, avx512 or amx); using $max" "$tmp/err" \
