@@ -32,7 +32,7 @@ static int amx_permitted(void) {
 #endif
 }
 
-static enum simd_level detect(void) {
+static int detect(void) {
   unsigned int a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return SIMD_SCALAR;
   int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
@@ -54,22 +54,26 @@ static enum simd_level detect(void) {
   return SIMD_AVX512;
 }
 #else
-static enum simd_level detect(void) { return SIMD_SCALAR; }
+static int detect(void) { return SIMD_SCALAR; }
 #endif
 
 static _Atomic int g_max = -1;
 static _Atomic int g_level = -1;
 
-enum simd_level cpu_max_simd_level(void) {
-  int m = atomic_load(&g_max);
-  if (m < 0) {
-    m = (int)detect();
-    atomic_store(&g_max, m);
+// *slot, computed by init on first use (-1: not yet). Threads that race
+// there compute the same value, so no lock.
+static int cached(_Atomic int *slot, int (*init)(void)) {
+  int v = atomic_load(slot);
+  if (v < 0) {
+    v = init();
+    atomic_store(slot, v);
   }
-  return (enum simd_level)m;
+  return v;
 }
 
-static enum simd_level level_from_env(void) {
+enum simd_level cpu_max_simd_level(void) { return (enum simd_level)cached(&g_max, detect); }
+
+static int level_from_env(void) {
   enum simd_level max = cpu_max_simd_level();
   const char *env = getenv("LLMUX_SIMD");
   if (!env) return max;
@@ -82,14 +86,7 @@ static enum simd_level level_from_env(void) {
   return want < max ? want : max;
 }
 
-enum simd_level cpu_simd_level(void) {
-  int l = atomic_load(&g_level);
-  if (l < 0) {
-    l = (int)level_from_env();
-    atomic_store(&g_level, l);
-  }
-  return (enum simd_level)l;
-}
+enum simd_level cpu_simd_level(void) { return (enum simd_level)cached(&g_level, level_from_env); }
 
 enum simd_level cpu_set_simd_level(enum simd_level level) {
   enum simd_level max = cpu_max_simd_level();
@@ -111,14 +108,7 @@ static int detect_avxvnni(void) {
 static _Atomic int g_has_vnni = -1;
 static _Atomic int g_vnni = -1;
 
-int cpu_has_avxvnni(void) {
-  int h = atomic_load(&g_has_vnni);
-  if (h < 0) {
-    h = detect_avxvnni();
-    atomic_store(&g_has_vnni, h);
-  }
-  return h;
-}
+int cpu_has_avxvnni(void) { return cached(&g_has_vnni, detect_avxvnni); }
 
 // LLMUX_AVXVNNI: "0" turns AVX-VNNI off, "1" (or unset) leaves it on where
 // the CPU has it; anything else is named and ignored.
@@ -131,14 +121,7 @@ static int avxvnni_from_env(void) {
   return cpu_has_avxvnni();
 }
 
-int cpu_avxvnni(void) {
-  int v = atomic_load(&g_vnni);
-  if (v < 0) {
-    v = avxvnni_from_env();
-    atomic_store(&g_vnni, v);
-  }
-  return v;
-}
+int cpu_avxvnni(void) { return cached(&g_vnni, avxvnni_from_env); }
 
 int cpu_set_avxvnni(int on) {
   int v = on && cpu_has_avxvnni();
