@@ -26,6 +26,7 @@ struct gw_pool {
   pthread_mutex_t stop_mu;
   pthread_cond_t stop_cv;
   bool stopping;
+  _Atomic unsigned long picks;
 };
 
 long long gw_now_ms(void) {
@@ -160,13 +161,15 @@ static int weighted_random(gw_backend **c, int n, int skip) {
   return n - 1 == skip ? 0 : n - 1;
 }
 
-// Power of two choices: two distinct candidates by weight; fewer outstanding per weight wins.
+// Power of two choices: two distinct candidates by weight; fewer outstanding
+// per weight wins; a tie goes to the one picked longer ago.
 static gw_backend *choose(gw_backend **c, int n) {
   if (n == 1) return c[0];
   int a = weighted_random(c, n, -1), b = weighted_random(c, n, a);
   double la = (atomic_load(&c[a]->outstanding) + 1.0) / c[a]->cfg.weight;
   double lb = (atomic_load(&c[b]->outstanding) + 1.0) / c[b]->cfg.weight;
-  return la <= lb ? c[a] : c[b];
+  if (la != lb) return la < lb ? c[a] : c[b];
+  return atomic_load(&c[a]->last_pick) <= atomic_load(&c[b]->last_pick) ? c[a] : c[b];
 }
 
 gw_backend *gw_pool_pick(gw_pool *p, const char *model, gw_backend *const *exclude, int n_exclude,
@@ -184,6 +187,7 @@ gw_backend *gw_pool_pick(gw_pool *p, const char *model, gw_backend *const *exclu
     atomic_fetch_add(&b->refs, 1);
     atomic_fetch_add(&b->outstanding, 1);
     atomic_fetch_add(&b->requests, 1);
+    atomic_store(&b->last_pick, atomic_fetch_add(&p->picks, 1) + 1);
     if (atomic_load(&b->ejected_until_ms)) atomic_store(&b->probing, true);
     *upstream_model = b->cfg.upstream_models[model_index(b, model)];
   }

@@ -3,7 +3,9 @@
 // health (active checks on a thread of its own; passive ejection after
 // consecutive failures, a cool-down, then one half-open trial request) and
 // the balancer: among the healthy backends of a model, two picked at random
-// by weight, the one with fewer outstanding requests per weight wins.
+// by weight, the one with fewer outstanding requests per weight wins, and
+// of two equally loaded, the one picked less recently (so light, one-at-a-
+// time traffic takes turns instead of following a coin).
 // Backends come from the configuration or register themselves (llmux serve
 // --register) and expire when their heartbeats stop.
 #ifndef LLMUX_GATEWAY_POOL_H
@@ -24,6 +26,7 @@ typedef struct {
   _Atomic bool probing;                // the half-open trial is in flight
   _Atomic bool healthy;                // the last active check passed
   _Atomic long requests, failures;
+  _Atomic unsigned long last_pick;  // the pool's pick count when this one was last picked
   _Atomic int refs;
 } gw_backend;
 

