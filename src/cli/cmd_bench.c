@@ -1,7 +1,10 @@
 // cmd_bench: `llmux bench -m FILE`: prompt-processing and generation speed
 // (median of repeats), beside this machine's memory bandwidth measured in the
 // same run, and the share of the bandwidth roofline generation reaches (bytes
-// of weights read per token x tokens/s / bandwidth).
+// of weights read per token x tokens/s / bandwidth). The bandwidth is read
+// again just before and after each generation run, and each run's share is
+// taken against the mean of those two readings: on a shared machine the
+// bandwidth swings by a quarter from minute to minute.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "core/cpu.h"
 #include "core/membw.h"
 #include "core/timing.h"
+#include "engine/context.h"
 #include "models/model.h"
 #include "ops/peak.h"
 #include "ops/types.h"
@@ -22,13 +26,19 @@ typedef struct {
 } bench_opts;
 
 typedef struct {
-  double bw, pp, tg;
+  double bw_start;   // bytes/s before the runs (median of 7 reads)
+  double bw;         // bytes/s beside the generation runs (median over repeats), else bw_start
+  double pp, tg;
+  double tg_roof;    // median over repeats of each generation run's share of its roofline, %
   double peak;       // ops/s of the arithmetic the main weight type uses, all threads
   double amx_peak;   // the AMX tile unit's int8 ops/s when the quantized kernels use it, else 0
   double mm_params;   // multiply-adds per token in the layers' matrix products
   double out_params;  // those of the output projection, which a prompt runs for its last token only
   uint32_t type;     // the type holding most weight bytes
 } bench_result;
+
+#define PROBE_BYTES ((size_t)512 << 20)
+#define PROBE_READS 2  // per reading beside a generation run
 
 static void count_matrix(const mm_weight *w, double *params, double *bytes_by_type) {
   if (!w->data) return;
@@ -77,41 +87,66 @@ static double time_gen(llmux_context *c, const llmux_token *toks, int n) {
   return n / ((double)(time_ns() - t0) * 1e-9);
 }
 
-static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
+// One generation run between two bandwidth readings (on the context's own
+// threads): its tokens/s, and in *bw the mean of the readings.
+static double time_gen_probed(llmux_context *c, membw_probe *probe, const llmux_token *toks, int n, double *bw) {
+  double before = membw_probe_run(probe, c->pool, PROBE_READS);
+  double tps = time_gen(c, toks, n);
+  *bw = 0.5 * (before + membw_probe_run(probe, c->pool, PROBE_READS));
+  return tps;
+}
+
+// The machine's peaks, measured before the model's context starts its threads.
+static int measure_machine(const bench_opts *o, bench_result *r) {
   pool *bwp = pool_new(o->threads);
   if (!bwp) return -1;
-  r->bw = membw_measure(bwp, (size_t)512 << 20, 7);
-  describe_weights(m, r);
+  r->bw = r->bw_start = membw_measure(bwp, PROBE_BYTES, 7);
   r->peak = peak_for_type(bwp, r->type);
   bool quantized = r->type != T_F32 && r->type != T_F16 && r->type != T_BF16;
   r->amx_peak = quantized ? peak_int8_amx(bwp) : 0;
   pool_free(bwp);
+  return 0;
+}
+
+static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
+  describe_weights(m, r);
+  if (measure_machine(o, r) < 0) return -1;
   llmux_context_params cp = llmux_context_default_params();
   cp.n_threads = o->threads;
   cp.n_ctx = o->n_prompt + o->n_gen + 8;
   cp.n_batch = o->n_prompt > 0 ? o->n_prompt : 1;
   llmux_context *c = llmux_context_new(m, &cp);
+  membw_probe *probe = o->n_gen > 0 ? membw_probe_new(PROBE_BYTES) : NULL;
   int n_tok = (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1;
   llmux_token *toks = malloc(sizeof *toks * (size_t)n_tok);
-  double *pp = calloc((size_t)o->reps, sizeof *pp), *tg = calloc((size_t)o->reps, sizeof *tg);
-  if (!c || !toks || !pp || !tg) return llmux_context_free(c), free(toks), free(pp), free(tg), -1;
+  size_t reps = (size_t)o->reps;
+  double *pp = calloc(reps, sizeof *pp), *tg = calloc(reps, sizeof *tg), *bw = calloc(reps, sizeof *bw),
+         *share = calloc(reps, sizeof *share);
+  int rc = !c || !toks || !pp || !tg || !bw || !share || (o->n_gen > 0 && !probe) ? -1 : 0;
   uint64_t s = 12345;
-  for (int i = 0; i < n_tok; i++) s = s * 6364136223846793005ull + 1, toks[i] = (llmux_token)((s >> 33) % (uint64_t)llmux_model_n_vocab(m));
-  int rc = 0;
+  for (int i = 0; rc == 0 && i < n_tok; i++)
+    s = s * 6364136223846793005ull + 1, toks[i] = (llmux_token)((s >> 33) % (uint64_t)llmux_model_n_vocab(m));
+  double wb = (double)llmux_model_weight_bytes(m);
   for (int k = 0; k < o->reps && rc == 0; k++) {
     if (o->n_prompt > 0 && (pp[k] = time_prompt(c, toks, o->n_prompt)) < 0) rc = -1;
-    if (o->n_gen > 0 && rc == 0 && (tg[k] = time_gen(c, toks, o->n_gen)) < 0) rc = -1;
+    if (o->n_gen > 0 && rc == 0 && (tg[k] = time_gen_probed(c, probe, toks, o->n_gen, &bw[k])) < 0) rc = -1;
+    if (o->n_gen > 0 && rc == 0) share[k] = bw[k] > 0 ? wb * tg[k] / bw[k] * 100.0 : 0;
     cli_progress("bench", (float)(k + 1) / (float)o->reps);
   }
   r->pp = rc == 0 && o->n_prompt > 0 ? median(pp, o->reps) : 0;
   r->tg = rc == 0 && o->n_gen > 0 ? median(tg, o->reps) : 0;
+  if (rc == 0 && o->n_gen > 0) {
+    r->bw = median(bw, o->reps);
+    r->tg_roof = median(share, o->reps);
+  }
+  membw_probe_free(probe);
   llmux_context_free(c);
-  free(toks), free(pp), free(tg);
+  free(toks), free(pp), free(tg), free(bw), free(share);
   return rc;
 }
 
 static void report(const llmux_model *m, const bench_opts *o, const bench_result *r) {
-  double wb = (double)llmux_model_weight_bytes(m), roof = wb * r->tg / r->bw * 100.0;
+  double wb = (double)llmux_model_weight_bytes(m), roof = r->tg_roof;
   // The products a prompt runs: every layer's for each token, the output
   // projection once (only the last token's logits are computed).
   double pp_macs = o->n_prompt > 0 ? r->mm_params + r->out_params / o->n_prompt : 0;
@@ -120,19 +155,23 @@ static void report(const llmux_model *m, const bench_opts *o, const bench_result
   const char *unit = r->type == T_F32 || r->type == T_F16 || r->type == T_BF16 ? "f32 FMA" : "int8 dot";
   if (o->json) {
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
-           "\"mem_bw_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
+           "\"mem_bw_gbs\": %.2f, \"mem_bw_start_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
            "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_macs_per_token\": %.0f, \"pp_gops\": %.1f, "
            "\"peak_gops\": %.1f, \"pp_peak_pct\": %.1f, \"amx_peak_gops\": %.1f, \"pp_amx_peak_pct\": %.1f, "
            "\"reps\": %d}\n",
            llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
-           o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, pp_pct,
+           r->bw_start / 1e9, o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, pp_pct,
            r->amx_peak / 1e9, amx_pct, o->reps);
     return;
   }
   printf("model           %s (%s), %.1f MiB of weights read per token\n", llmux_model_name(m), llmux_model_arch(m),
          wb / (1 << 20));
   printf("threads         %d (%s kernels)\n", o->threads, cpu_simd_name(cpu_simd_level()));
-  printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
+  if (o->n_gen > 0)
+    printf("memory bw       %.2f GB/s beside the generation runs (%.2f before the runs)\n", r->bw / 1e9,
+           r->bw_start / 1e9);
+  else
+    printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
   printf("peak            %.1f GOP/s %s (%s weights), measured\n", r->peak / 1e9, unit, type_name(r->type));
   if (r->amx_peak > 0) printf("AMX peak        %.1f GOP/s int8 tile products, measured\n", r->amx_peak / 1e9);
   if (o->n_prompt > 0)
@@ -140,7 +179,8 @@ static void report(const llmux_model *m, const bench_opts *o, const bench_result
            pp_ops / 1e9, pp_pct);
   if (o->n_prompt > 0 && r->amx_peak > 0) printf("                %.1f%% of the AMX peak\n", amx_pct);
   if (o->n_gen > 0)
-    printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s)\n",
+    printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s;\n"
+           "                each run against the bandwidth read beside it, median of the runs)\n",
            o->n_gen, r->tg, o->reps, roof, r->bw / wb);
 }
 

@@ -53,24 +53,48 @@ static uint8_t *buffer(size_t bytes) {
   return buf;
 }
 
-double membw_measure(pool *p, size_t bytes, int reps) {
-  uint8_t *buf = reps >= 1 ? buffer(bytes) : NULL;
-  if (!buf) return 0;
-  memset(buf, 1, bytes);  // commit the pages before timing
-  read_job j = {.buf = buf, .bytes = bytes};
+struct membw_probe {
+  uint8_t *buf;
+  size_t bytes;
+};
+
+membw_probe *membw_probe_new(size_t bytes) {
+  membw_probe *b = malloc(sizeof *b);
+  if (!b || !(b->buf = buffer(bytes))) {
+    free(b);
+    return NULL;
+  }
+  b->bytes = bytes;
+  memset(b->buf, 1, bytes);  // commit the pages before timing
+  return b;
+}
+
+void membw_probe_free(membw_probe *b) {
+  if (!b) return;
+  munmap(b->buf, b->bytes);
+  free(b);
+}
+
+double membw_probe_run(membw_probe *b, pool *p, int reps) {
+  if (reps < 1) return 0;
+  read_job j = {.buf = b->buf, .bytes = b->bytes};
   double *bw = malloc(sizeof *bw * (size_t)reps);
+  if (!bw) return 0;
   pool_run(p, read_task, &j);  // warm-up pass
-  for (int r = 0; bw && r < reps; r++) {
+  for (int r = 0; r < reps; r++) {
     int64_t t0 = time_ns();
     pool_run(p, read_task, &j);
-    bw[r] = (double)bytes / ((double)(time_ns() - t0) * 1e-9);
+    bw[r] = (double)b->bytes / ((double)(time_ns() - t0) * 1e-9);
   }
-  double med = 0;
-  if (bw) {
-    qsort(bw, (size_t)reps, sizeof *bw, cmp_double);
-    med = bw[reps / 2];
-  }
+  qsort(bw, (size_t)reps, sizeof *bw, cmp_double);
+  double med = bw[reps / 2];
   free(bw);
-  munmap(buf, bytes);
   return med;
+}
+
+double membw_measure(pool *p, size_t bytes, int reps) {
+  membw_probe *b = reps >= 1 ? membw_probe_new(bytes) : NULL;
+  double bw = b ? membw_probe_run(b, p, reps) : 0;
+  membw_probe_free(b);
+  return bw;
 }
