@@ -1,20 +1,25 @@
 // bench_matmul: times matmul for one weight type and shape.
 //
-//   gcc -O2 -Isrc bench/bench_matmul.c build/libllmux.a -lm -lpthread -o build/bench_matmul
-//   build/bench_matmul TYPE N_OUT N_IN N_TOKENS THREADS [SECONDS]
-//   e.g. build/bench_matmul q4_0 4864 896 1 2
+//   make build
+//   build/bench/bench_matmul TYPE N_OUT N_IN N_TOKENS THREADS [SECONDS]
+//   e.g. build/bench/bench_matmul q4_0 4864 896 1 2
 //
 // With one token it reports the weight bytes streamed per second; the weights
 // are replicated to span 256 MiB so that each call reads them from memory, not
-// from the last-level cache (as in a real model, whose layers do not fit).
+// from the last-level cache (as in a real model, whose layers do not fit), in
+// 2 MiB pages (as the engine maps model files), and beside that rate the
+// plain streaming read of llmux bench's bandwidth probe, measured just before
+// on the same threads, and the kernel's share of it.
 // With more tokens it reports GFLOP/s (2 * n_out * n_in * n_tokens per call)
 // on one cache-resident copy. LLMUX_SIMD=avx2|scalar lowers the SIMD level;
 // BENCH_HOT=1 keeps a single copy for one token too (cache-resident kernel speed).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
+#include "core/membw.h"
 #include "core/threadpool.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -51,7 +56,10 @@ int main(int argc, char **argv) {
   }
   size_t rb = type_row_bytes(type, n_in), mat = rb * (size_t)n_out;
   int copies = nt == 1 && !getenv("BENCH_HOT") ? (int)((256u << 20) / mat) + 1 : 1;
-  uint8_t *w = aligned_alloc(64, (mat * (size_t)copies + 63) / 64 * 64);
+  size_t w_bytes = (mat * (size_t)copies + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+  uint8_t *w = mmap(NULL, w_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (w == MAP_FAILED) return perror("mmap"), 1;
+  madvise(w, w_bytes, MADV_HUGEPAGE);
   float *row = malloc((size_t)n_in * sizeof *row);
   for (int64_t r = 0; r < n_out; r++) {
     for (int64_t i = 0; i < n_in; i++) row[i] = (float)((r * 31 + i * 17) % 97) / 97.0f - 0.5f;
@@ -66,6 +74,7 @@ int main(int argc, char **argv) {
   // The best of 5 trials: the machine is shared, and the best is the kernel's
   // speed. With one thread, the calling thread's CPU time is reported too
   // ("cpu"): it leaves out the time the thread was not running.
+  double probe = copies > 1 ? membw_measure(p, (size_t)512 << 20, 3) : 0;
   double per = 1e30, cpu = 1e30;
   long calls = 0;
   for (int trial = 0; trial < 5; trial++) {
@@ -86,6 +95,7 @@ int main(int argc, char **argv) {
          type_name(type), (long long)n_out, (long long)n_in, (long long)nt, threads, cpu_simd_name(cpu_simd_level()),
          per * 1e6, (double)mat / per / 1e9, flop / per / 1e9);
   if (threads == 1) printf("   cpu: %6.1f GB/s %7.1f GFLOP/s", (double)mat / cpu / 1e9, flop / cpu / 1e9);
+  if (probe > 0) printf("   probe %5.1f GB/s, share %.2f", probe / 1e9, (double)mat / per / probe);
   printf("\n");
   pool_free(p);
   return 0;
