@@ -181,14 +181,6 @@ static void ffn_norm_item(llmux_context *c, const fwd_batch *b, int il, int t, i
               hp->n_embd, hp->norm_eps);
 }
 
-static void act_item(llmux_context *c, const fwd_batch *b, int il, int t, int ith) {
-  (void)b, (void)il, (void)ith;
-  const hparams *hp = &c->model->hp;
-  float *gate = c->ff + (size_t)t * 2 * hp->n_ff, *up = gate + hp->n_ff;
-  if (hp->act == ACT_GELU) op_gelu_mul(gate, up, hp->n_ff);
-  else op_silu_mul(gate, up, hp->n_ff);
-}
-
 static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
   const hparams *hp = &c->model->hp;
   const layer_weights *L = &c->model->layers[il];
@@ -201,8 +193,9 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
     const mm_out gate_up[] = {{&L->ffn_gate, c->ff, ld}, {&L->ffn_up, c->ff + hp->n_ff, ld}};
     matmul_many(c->pool, gate_up, 2, c->xn, E, n, c->mm_scratch);
   }
-  for_items(c, b, il, n, act_item);
-  mm(c, &L->ffn_down, c->ff, ld, n, c->proj, E);
+  // act(gate) * up is computed as the down projection quantizes its input.
+  matmul_gated(c->pool, &L->ffn_down, hp->act == ACT_GELU ? op_gelu_mul : op_silu_mul, c->ff, ld, n, c->proj, E,
+               c->mm_scratch);
   for_items(c, b, il, n, ffn_residual_item);
 }
 

@@ -81,6 +81,7 @@ typedef struct {
   act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
+  mm_gate_fn gate;     // gated input (matmul_gated): the up half starts n_in after each row
   mm_part parts[MM_MAX_PARTS];
   int n_parts;
   long tiles;           // of all parts
@@ -120,10 +121,10 @@ static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
   }
 }
 
-static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
+// Row t's blocks [b0, b1), read from src (their first element).
+static void quantize_range(const mm_job *j, int64_t t, int64_t b0, int64_t b1, const float *src) {
   int64_t bs = type_block_size(j->vdt);
   size_t bb = type_block_bytes(j->vdt);
-  const float *src = j->x + t * j->ldx + b0 * bs;
   if (j->act_f32) {
     round_through(j->vdt, src, (float *)(j->act + (size_t)t * j->act_stride) + b0 * bs, (b1 - b0) * bs);
     return;
@@ -137,6 +138,27 @@ static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   if (j->aux) {
     act_aux *aux = (act_aux *)((uint8_t *)j->aux + (size_t)t * j->aux_stride) + b0 * bs / 32;
     quant_act_aux(j->vdt, j->aux_bias, dst, (b1 - b0) * bs, aux);
+  }
+}
+
+// A gated row's values come a piece at a time from the stack: act(gate) * up
+// there, then quantized, so that no pass writes the batch's gated values out.
+static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
+  int64_t bs = type_block_size(j->vdt);
+  const float *src = j->x + t * j->ldx + b0 * bs;
+  if (!j->gate) {
+    quantize_range(j, t, b0, b1, src);
+    return;
+  }
+  enum { PIECE = 1024 };  // floats
+  _Alignas(64) float tmp[PIECE];
+  int64_t per = PIECE / bs > 0 ? PIECE / bs : 1;
+  assert(per * bs <= PIECE);
+  for (int64_t c0 = b0; c0 < b1; c0 += per) {
+    int64_t n = b1 - c0 < per ? b1 - c0 : per;
+    const float *g = src + (c0 - b0) * bs;
+    j->gate(tmp, g, g + j->n_in, n * bs);
+    quantize_range(j, t, c0, c0 + n, tmp);
   }
 }
 
@@ -375,6 +397,45 @@ void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_
     }
     if (j.n_parts > 0) run_job(p, &j, scratch);
   }
+}
+
+typedef struct {
+  mm_gate_fn act;
+  float *x;
+  int64_t ldx, n_in, n_tokens;
+} gate_job;
+
+// Rows split across threads, or each row's values when there are fewer rows
+// (in pieces of 256, which keeps the SIMD kernels off their scalar tails).
+static void gate_worker(void *arg, int ith, int nth) {
+  const gate_job *g = arg;
+  long lo, hi;
+  if (g->n_tokens >= nth) {
+    pool_split((long)g->n_tokens, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) g->act(g->x + t * g->ldx, g->x + t * g->ldx, g->x + t * g->ldx + g->n_in, g->n_in);
+    return;
+  }
+  pool_split((long)((g->n_in + 255) / 256), ith, nth, &lo, &hi);
+  int64_t a = lo * 256, b = hi * 256 < g->n_in ? hi * 256 : g->n_in;
+  for (int64_t t = 0; a < b && t < g->n_tokens; t++) {
+    float *row = g->x + t * g->ldx;
+    g->act(row + a, row + a, row + g->n_in + a, b - a);
+  }
+}
+
+void matmul_gated(pool *p, const mm_weight *w, mm_gate_fn act, float *x, int64_t ldx, int64_t n_tokens, float *y,
+                  int64_t ldy, void *scratch) {
+  if (n_tokens <= 0 || w->n_out <= 0) return;
+  mm_out o = {w, y, ldy};
+  mm_job j = {.x = x, .ldx = ldx, .n_tokens = n_tokens, .n_in = w->n_in, .n_parts = 1};
+  plan_part(&j.parts[0], &o, n_tokens);
+  if (quant_vec_dot_type(w->type) == T_F32) {  // the products read x itself: gate it in place first
+    gate_job g = {act, x, ldx, w->n_in, n_tokens};
+    pool_run(p, gate_worker, &g);
+  } else {
+    j.gate = act;
+  }
+  run_job(p, &j, scratch);
 }
 
 void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,

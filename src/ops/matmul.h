@@ -39,4 +39,14 @@ typedef struct {
 void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
                  void *scratch);
 
+// An element-wise gate over n values: dst = act(gate) * up (op_silu_mul, op_gelu_mul).
+typedef void (*mm_gate_fn)(float *dst, const float *gate, const float *up, int64_t n);
+// A feed-forward's down projection, matmul of the gated activation: row t of
+// the input is act(x[t][0..n_in)) * x[t][n_in..2 n_in) (the gate half, then
+// the up half, ldx >= 2 n_in). The gate is applied as the rows are quantized,
+// a piece at a time, instead of in a pass of its own over the batch; x may
+// be overwritten (it is, for weights whose products read floats).
+void matmul_gated(pool *p, const mm_weight *w, mm_gate_fn act, float *x, int64_t ldx, int64_t n_tokens, float *y,
+                  int64_t ldy, void *scratch);
+
 #endif

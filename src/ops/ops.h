@@ -30,8 +30,9 @@ void op_rope_cache(const rope_params *rp, int32_t pos, float *cs);
 void op_rope_apply(const rope_params *rp, const float *cs, float *x, int n_head, int head_dim);
 
 // ---- activations
-void op_silu_mul(float *gate, const float *up, int64_t n);      // gate = silu(gate) * up
-void op_gelu_mul(float *gate, const float *up, int64_t n);      // gate = gelu_tanh(gate) * up
+// dst = act(gate) * up, element-wise; dst may be gate.
+void op_silu_mul(float *dst, const float *gate, const float *up, int64_t n);
+void op_gelu_mul(float *dst, const float *gate, const float *up, int64_t n);  // GELU, tanh approximation
 void op_softcap(float *x, int64_t n, float cap);                // x = cap * tanh(x / cap)
 void op_add(float *restrict y, const float *restrict x, int64_t n);  // y += x (no overlap)
 void op_mul(float *restrict y, const float *restrict x, int64_t n);  // y *= x (no overlap)

@@ -159,17 +159,23 @@ static void test_sampler(void) {
 }
 
 // Each vector SiLU agrees with the scalar one (expf) to a few ulp, and the
-// levels with one another to the bit (the same exp, operation for operation).
+// levels with one another to the bit (the same exp, operation for operation);
+// at every level its result in place is the one it writes elsewhere.
 static void test_silu_levels(void) {
   enum { N = 4099 };  // not a multiple of 16 or 8: the tails too
-  static float ref[N], prev[N], g[N], up[N];
-  for (int i = 0; i < N; i++) ref[i] = -60.0f + 120.0f * (float)i / N, up[i] = 0.5f + (float)(i % 7);
+  static float ref[N], prev[N], g[N], g0[N], d[N], up[N];
+  for (int i = 0; i < N; i++) g0[i] = -60.0f + 120.0f * (float)i / N, up[i] = 0.5f + (float)(i % 7);
   cpu_set_simd_level(SIMD_SCALAR);
-  op_silu_mul(ref, up, N);
+  op_silu_mul(ref, g0, up, N);
+  memcpy(g, g0, sizeof g);
+  op_silu_mul(g, g, up, N);
+  CHECK_MSG(!memcmp(g, ref, sizeof g), "scalar silu in place differs from out of place");
   for (int l = SIMD_AVX2; l <= (int)cpu_max_simd_level() && l <= SIMD_AVX512; l++) {
-    for (int i = 0; i < N; i++) g[i] = -60.0f + 120.0f * (float)i / N;
+    memcpy(g, g0, sizeof g);
     cpu_set_simd_level((enum simd_level)l);
-    op_silu_mul(g, up, N);
+    op_silu_mul(g, g, up, N);
+    op_silu_mul(d, g0, up, N);
+    CHECK_MSG(!memcmp(g, d, sizeof g), "silu at %s in place differs from out of place", cpu_simd_name((enum simd_level)l));
     double worst = 0;
     for (int i = 0; i < N; i++)
       if (fabsf(ref[i]) > 1e-20f) worst = fmax(worst, fabs((double)g[i] - ref[i]) / fabs((double)ref[i]));

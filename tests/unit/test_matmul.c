@@ -11,6 +11,7 @@
 #include "core/fp16.h"
 #include "core/threadpool.h"
 #include "ops/matmul.h"
+#include "ops/ops.h"
 #include "ops/quant.h"
 #include "testutil.h"
 
@@ -261,6 +262,40 @@ static void test_batch_invariance(pool **pools, enum simd_level level) {
   cpu_set_simd_level(cpu_max_simd_level());
 }
 
+// matmul_gated (the gate applied piece by piece as the input is quantized,
+// in place first for float weights) equals gating the rows, then matmul, bit
+// for bit: every type, one token (its row split across threads), a few, and
+// a prompt's batch; rows wider than the gated pieces, and ldx past 2 n_in.
+static void test_gated(pool **pools) {
+  static const uint32_t types[] = {T_F32, T_F16, T_BF16, T_Q4_0, T_Q5_1, T_Q8_0, T_Q4_K, T_Q6_K};
+  static const int64_t batches[] = {1, 3, 40};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    int64_t n_in = type_block_size(types[i]) == 256 ? 2560 : 2336, n_out = 37, ldx = 2 * n_in + 8;
+    size_t rb = type_row_bytes(types[i], n_in);
+    uint8_t *w = malloc(rb * (size_t)n_out), *scratch = malloc(matmul_scratch_bytes(types[i], n_in, 40));
+    float *src = malloc((size_t)n_in * sizeof *src), *x = malloc((size_t)(ldx * 40) * sizeof *x);
+    float *xg = malloc((size_t)(ldx * 40) * sizeof *xg), *want = malloc((size_t)(n_out * 40) * sizeof *want);
+    float *got = malloc((size_t)(n_out * 40) * sizeof *got);
+    for (int64_t o = 0; o < n_out; o++) make_row(types[i], n_in, 0, w + (size_t)o * rb, src);
+    mm_weight mw = {.type = types[i], .n_in = n_in, .n_out = n_out, .data = w, .row_bytes = rb};
+    for (size_t bi = 0; bi < 3; bi++) {
+      int64_t nt = batches[bi];
+      for (int64_t k = 0; k < ldx * nt; k++) x[k] = rnd_normal();
+      memcpy(xg, x, (size_t)(ldx * nt) * sizeof *x);
+      for (int64_t t = 0; t < nt; t++) op_silu_mul(xg + t * ldx, xg + t * ldx, xg + t * ldx + n_in, n_in);
+      matmul(pools[0], &mw, xg, ldx, nt, want, n_out, scratch);
+      for (int th = 0; th < 3; th++) {
+        memcpy(xg, x, (size_t)(ldx * nt) * sizeof *x);
+        matmul_gated(pools[th], &mw, op_silu_mul, xg, ldx, nt, got, n_out, scratch);
+        CHECK_MSG(memcmp(want, got, (size_t)(n_out * nt) * sizeof *got) == 0,
+                  "%s: matmul_gated differs from gating then matmul, batch %lld, threads %d", type_name(types[i]),
+                  (long long)nt, th + 1);
+      }
+    }
+    free(w), free(scratch), free(src), free(x), free(xg), free(want), free(got);
+  }
+}
+
 int main(void) {
   pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
   CHECK(pools[0] && pools[1] && pools[2]);
@@ -281,6 +316,7 @@ int main(void) {
     }
   }
   test_many(pools);
+  test_gated(pools);
   if (cpu_max_simd_level() >= SIMD_AVX512) test_batch_invariance(pools, SIMD_AVX512);
   else printf("note: no AVX-512 here, batch invariance not checked\n");
   if (cpu_max_simd_level() >= SIMD_AMX) test_batch_invariance(pools, SIMD_AMX);
