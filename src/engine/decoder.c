@@ -39,6 +39,22 @@ static void mm(llmux_context *c, const mm_weight *w, const float *x, int64_t ldx
   matmul(c->pool, w, x, ldx, n, y, ldy, c->mm_scratch);
 }
 
+// The products of the normalized hidden state (norm(x) * norm_w) with ws:
+// normalized as the input is quantized where every weight's products read
+// it quantized, otherwise into c->xn first.
+static void mm_normed(llmux_context *c, const fwd_batch *b, int il, item_fn norm_item, const float *norm_w,
+                      const mm_out *ws, int n_ws) {
+  const hparams *hp = &c->model->hp;
+  bool quantized = true;
+  for (int i = 0; i < n_ws; i++) quantized &= matmul_quantizes(ws[i].w);
+  if (quantized) {
+    matmul_many_normed(c->pool, ws, n_ws, c->x, hp->n_embd, norm_w, hp->norm_eps, b->n, c->mm_scratch);
+    return;
+  }
+  for_items(c, b, il, b->n, norm_item);
+  matmul_many(c->pool, ws, n_ws, c->xn, hp->n_embd, b->n, c->mm_scratch);
+}
+
 static void add_bias(float *y, const float *bias, int64_t n) {
   if (bias) op_add(y, bias, n);
 }
@@ -160,12 +176,12 @@ static void attention_block(llmux_context *c, const fwd_batch *b, int il) {
   int n = b->n, E = hp->n_embd;
   int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
   int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
-  for_items(c, b, il, n, attn_norm_item);
   if (L->wqkv.data) {
-    mm(c, &L->wqkv, c->xn, E, n, c->qkv, qd + kd + vd);
+    const mm_out qkv[] = {{&L->wqkv, c->qkv, qd + kd + vd}};
+    mm_normed(c, b, il, attn_norm_item, L->attn_norm, qkv, 1);
   } else {
     const mm_out qkv[] = {{&L->wq, c->q, qd}, {&L->wk, c->k, kd}, {&L->wv, c->v, vd}};
-    matmul_many(c->pool, qkv, 3, c->xn, E, n, c->mm_scratch);
+    mm_normed(c, b, il, attn_norm_item, L->attn_norm, qkv, 3);
   }
   for_items(c, b, il, n, qkv_item);
   for_items(c, b, il, c->n_attn_blk * hp->n_head_kv, attend_item);
@@ -186,12 +202,12 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
   const layer_weights *L = &c->model->layers[il];
   int n = b->n, E = hp->n_embd;
   int64_t ld = 2 * (int64_t)hp->n_ff;
-  for_items(c, b, il, n, ffn_norm_item);
   if (L->ffn_fused) {
-    mm(c, &L->ffn_up, c->xn, E, n, c->ff, ld);
+    const mm_out up[] = {{&L->ffn_up, c->ff, ld}};
+    mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, up, 1);
   } else {
     const mm_out gate_up[] = {{&L->ffn_gate, c->ff, ld}, {&L->ffn_up, c->ff + hp->n_ff, ld}};
-    matmul_many(c->pool, gate_up, 2, c->xn, E, n, c->mm_scratch);
+    mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, gate_up, 2);
   }
   // act(gate) * up is computed as the down projection quantizes its input.
   matmul_gated(c->pool, &L->ffn_down, hp->act == ACT_GELU ? op_gelu_mul : op_silu_mul, c->ff, ld, n, c->proj, E,

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "ops/quant.h"
 #include "ops/types.h"
 
@@ -82,6 +83,9 @@ typedef struct {
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
   mm_gate_fn gate;     // gated input (matmul_gated): the up half starts n_in after each row
+  bool normed;         // RMS-normalized input (matmul_many_normed)
+  const float *norm_w;
+  float norm_eps;
   mm_part parts[MM_MAX_PARTS];
   int n_parts;
   long tiles;           // of all parts
@@ -141,23 +145,26 @@ static void quantize_range(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
   }
 }
 
-// A gated row's values come a piece at a time from the stack: act(gate) * up
-// there, then quantized, so that no pass writes the batch's gated values out.
+// A gated or normalized row's values come a piece at a time from the stack
+// (act(gate) * up, or x * scale * w with the row's RMS scale), then are
+// quantized: no pass of their own writes the batch's values out and reads
+// them back. A thread with part of a row works out the row's scale itself.
 static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   int64_t bs = type_block_size(j->vdt);
-  const float *src = j->x + t * j->ldx + b0 * bs;
-  if (!j->gate) {
-    quantize_range(j, t, b0, b1, src);
+  const float *row = j->x + t * j->ldx;
+  if (!j->gate && !j->normed) {
+    quantize_range(j, t, b0, b1, row + b0 * bs);
     return;
   }
+  float scale = j->normed ? op_rms_scale(row, j->n_in, j->norm_eps) : 0;
   enum { PIECE = 1024 };  // floats
   _Alignas(64) float tmp[PIECE];
   int64_t per = PIECE / bs > 0 ? PIECE / bs : 1;
   assert(per * bs <= PIECE);
   for (int64_t c0 = b0; c0 < b1; c0 += per) {
-    int64_t n = b1 - c0 < per ? b1 - c0 : per;
-    const float *g = src + (c0 - b0) * bs;
-    j->gate(tmp, g, g + j->n_in, n * bs);
+    int64_t n = b1 - c0 < per ? b1 - c0 : per, e0 = c0 * bs;
+    if (j->gate) j->gate(tmp, row + e0, row + j->n_in + e0, n * bs);
+    else op_rms_apply(tmp, row + e0, j->norm_w ? j->norm_w + e0 : NULL, scale, n * bs);
     quantize_range(j, t, c0, c0 + n, tmp);
   }
 }
@@ -384,11 +391,21 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   pool_run(p, matmul_worker, j);
 }
 
-void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
-                 void *scratch) {
+// How the input rows are formed from x (matmul_many, _normed, _gated).
+typedef struct {
+  const float *x;
+  int64_t ldx;
+  mm_gate_fn gate;
+  bool normed;
+  const float *norm_w;
+  float norm_eps;
+} mm_src;
+
+static void many(pool *p, const mm_out *outs, int n_outs, const mm_src *src, int64_t n_tokens, void *scratch) {
   if (n_tokens <= 0) return;
   for (int i = 0; i < n_outs;) {
-    mm_job j = {.x = x, .ldx = ldx, .n_tokens = n_tokens, .n_in = outs[i].w->n_in};
+    mm_job j = {.x = src->x, .ldx = src->ldx, .n_tokens = n_tokens, .n_in = outs[i].w->n_in, .gate = src->gate,
+                .normed = src->normed, .norm_w = src->norm_w, .norm_eps = src->norm_eps};
     for (; i < n_outs && j.n_parts < MM_MAX_PARTS; i++) {
       if (outs[i].w->n_out <= 0) continue;
       plan_part(&j.parts[j.n_parts], &outs[i], n_tokens);
@@ -427,15 +444,28 @@ void matmul_gated(pool *p, const mm_weight *w, mm_gate_fn act, float *x, int64_t
                   int64_t ldy, void *scratch) {
   if (n_tokens <= 0 || w->n_out <= 0) return;
   mm_out o = {w, y, ldy};
-  mm_job j = {.x = x, .ldx = ldx, .n_tokens = n_tokens, .n_in = w->n_in, .n_parts = 1};
-  plan_part(&j.parts[0], &o, n_tokens);
-  if (quant_vec_dot_type(w->type) == T_F32) {  // the products read x itself: gate it in place first
+  mm_src src = {.x = x, .ldx = ldx, .gate = act};
+  if (!matmul_quantizes(w)) {  // the products read x itself: gate it in place first
     gate_job g = {act, x, ldx, w->n_in, n_tokens};
     pool_run(p, gate_worker, &g);
-  } else {
-    j.gate = act;
+    src.gate = NULL;
   }
-  run_job(p, &j, scratch);
+  many(p, &o, 1, &src, n_tokens, scratch);
+}
+
+bool matmul_quantizes(const mm_weight *w) { return quant_vec_dot_type(w->type) != T_F32; }
+
+void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
+                 void *scratch) {
+  mm_src src = {.x = x, .ldx = ldx};
+  many(p, outs, n_outs, &src, n_tokens, scratch);
+}
+
+void matmul_many_normed(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, const float *norm_w,
+                        float eps, int64_t n_tokens, void *scratch) {
+  for (int i = 0; i < n_outs; i++) assert(matmul_quantizes(outs[i].w));
+  mm_src src = {.x = x, .ldx = ldx, .normed = true, .norm_w = norm_w, .norm_eps = eps};
+  many(p, outs, n_outs, &src, n_tokens, scratch);
 }
 
 void matmul(pool *p, const mm_weight *w, const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy,

@@ -7,6 +7,7 @@
 // for a single token (generation, memory-bound).
 #ifndef LLMUX_MATMUL_H
 #define LLMUX_MATMUL_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,15 @@ typedef struct {
 // in turn). The scratch is the largest any of the weights needs.
 void matmul_many(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, int64_t n_tokens,
                  void *scratch);
+
+// Whether w's products read its input quantized (every type but F32): then
+// matmul_many_normed can take it.
+bool matmul_quantizes(const mm_weight *w);
+// matmul_many of the RMS-normalized input: row t is op_rms_norm(x[t], norm_w,
+// eps)'s bits, computed a piece at a time as the rows are quantized instead
+// of in a pass of its own. Every weight must pass matmul_quantizes.
+void matmul_many_normed(pool *p, const mm_out *outs, int n_outs, const float *x, int64_t ldx, const float *norm_w,
+                        float eps, int64_t n_tokens, void *scratch);
 
 // An element-wise gate over n values: dst = act(gate) * up (op_silu_mul, op_gelu_mul).
 typedef void (*mm_gate_fn)(float *dst, const float *gate, const float *up, int64_t n);

@@ -5,7 +5,7 @@
 
 static inline double sq(float v) { return (double)(v * v); }
 
-void op_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps) {
+float op_rms_scale(const float *x, int64_t n, float eps) {
   // The squares are summed in double as the reference does. It adds them in
   // order; here eight interleaved partial sums (one chain is bound by the
   // add's latency: 4x slower) differ from that by at most a few units in the
@@ -18,10 +18,17 @@ void op_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps)
   }
   double sum = ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
   for (; i < n; i++) sum += sq(x[i]);
-  float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+  return 1.0f / sqrtf((float)(sum / (double)n) + eps);
+}
+
+void op_rms_apply(float *y, const float *x, const float *w, float scale, int64_t n) {
   if (w) {
-    for (i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
   } else {
-    for (i = 0; i < n; i++) y[i] = x[i] * scale;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
   }
+}
+
+void op_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps) {
+  op_rms_apply(y, x, w, op_rms_scale(x, n, eps), n);
 }

@@ -10,6 +10,11 @@
 // ---- norms
 // y = x / sqrt(mean(x^2) + eps) * w (w may be NULL); accumulates in double as the reference does.
 void op_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
+// The two halves of op_rms_norm, for callers that normalize a row in pieces
+// (matmul_many_normed): the row's factor 1 / sqrt(mean(x^2) + eps), then
+// y = x * scale * w over any range; together op_rms_norm's bits.
+float op_rms_scale(const float *x, int64_t n, float eps);
+void op_rms_apply(float *y, const float *x, const float *w, float scale, int64_t n);
 
 // ---- rotary position embedding
 enum rope_kind { ROPE_NORM = 0, ROPE_NEOX = 2 };

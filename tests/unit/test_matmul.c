@@ -296,6 +296,52 @@ static void test_gated(pool **pools) {
   }
 }
 
+// matmul_many_normed (each row's RMS norm applied piece by piece as the
+// input is quantized) equals op_rms_norm then matmul_many, bit for bit: the
+// quantized types (one with two weights sharing the input, one whose job
+// splits by activation format), a token whose row is split across threads,
+// a few, a prompt's batch; rows wider than the pieces, ldx past n_in.
+static void test_normed(pool **pools) {
+  static const uint32_t types[][2] = {{T_F16, T_F16}, {T_Q4_0, T_Q4_0}, {T_Q5_1, T_Q8_0}, {T_Q4_K, T_Q6_K}};
+  static const int64_t batches[] = {1, 3, 40};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    int64_t n_in = type_block_size(types[i][0]) == 256 ? 2560 : 2336, n_out = 37, ldx = n_in + 8;
+    mm_weight mw[2];
+    size_t sb = 0;
+    for (int k = 0; k < 2; k++) {
+      size_t rb = type_row_bytes(types[i][k], n_in);
+      uint8_t *w = malloc(rb * (size_t)n_out);
+      float *src = malloc((size_t)n_in * sizeof *src);
+      for (int64_t o = 0; o < n_out; o++) make_row(types[i][k], n_in, 0, w + (size_t)o * rb, src);
+      free(src);
+      mw[k] = (mm_weight){.type = types[i][k], .n_in = n_in, .n_out = n_out, .data = w, .row_bytes = rb};
+      size_t b = matmul_scratch_bytes(types[i][k], n_in, 40);
+      sb = b > sb ? b : sb;
+    }
+    uint8_t *scratch = malloc(sb);
+    float *x = malloc((size_t)(ldx * 40) * sizeof *x), *xn = malloc((size_t)(n_in * 40) * sizeof *xn);
+    float *nw = malloc((size_t)n_in * sizeof *nw), *want = malloc((size_t)(2 * n_out * 40) * sizeof *want);
+    float *got = malloc((size_t)(2 * n_out * 40) * sizeof *got);
+    for (int64_t k = 0; k < n_in; k++) nw[k] = 0.5f + rnd_normal() * 0.1f;
+    for (size_t bi = 0; bi < 3; bi++) {
+      int64_t nt = batches[bi];
+      for (int64_t k = 0; k < ldx * nt; k++) x[k] = rnd_normal() * 3.0f;
+      for (int64_t t = 0; t < nt; t++) op_rms_norm(xn + t * n_in, x + t * ldx, nw, n_in, 1e-5f);
+      mm_out ow[2] = {{&mw[0], want, n_out}, {&mw[1], want + n_out * nt, n_out}};
+      mm_out og[2] = {{&mw[0], got, n_out}, {&mw[1], got + n_out * nt, n_out}};
+      matmul_many(pools[0], ow, 2, xn, n_in, nt, scratch);
+      for (int th = 0; th < 3; th++) {
+        matmul_many_normed(pools[th], og, 2, x, ldx, nw, 1e-5f, nt, scratch);
+        CHECK_MSG(memcmp(want, got, (size_t)(2 * n_out * nt) * sizeof *got) == 0,
+                  "%s + %s: matmul_many_normed differs from op_rms_norm then matmul_many, batch %lld, threads %d",
+                  type_name(types[i][0]), type_name(types[i][1]), (long long)nt, th + 1);
+      }
+    }
+    for (int k = 0; k < 2; k++) free((void *)mw[k].data);
+    free(scratch), free(x), free(xn), free(nw), free(want), free(got);
+  }
+}
+
 int main(void) {
   pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
   CHECK(pools[0] && pools[1] && pools[2]);
@@ -317,6 +363,7 @@ int main(void) {
   }
   test_many(pools);
   test_gated(pools);
+  test_normed(pools);
   if (cpu_max_simd_level() >= SIMD_AVX512) test_batch_invariance(pools, SIMD_AVX512);
   else printf("note: no AVX-512 here, batch invariance not checked\n");
   if (cpu_max_simd_level() >= SIMD_AMX) test_batch_invariance(pools, SIMD_AMX);
