@@ -146,11 +146,11 @@ void op_attend(const attn_kv *kv, int kvh, const attn_rows *r, float *work) {
   }
   int64_t end = L + round_up(H - L, ATTN_TILE);
   float *qt = work, *tile = qt + (size_t)kd * mp, *st = tile + (size_t)ATTN_TILE * dim;
-  memset(qt, 0, sizeof(float) * (size_t)kd * (size_t)mp);
   for (int m = 0; m < M; m++) {
     const float *q = r->q + (m / r->n_head) * r->q_tok + (m % r->n_head) * r->q_head;
     for (int d = 0; d < kd; d++) qt[d * mp + m] = q[d];
   }
+  for (int d = 0; M < mp && d < kd; d++) memset(qt + d * mp + M, 0, sizeof(float) * (size_t)(mp - M));  // padding rows
   for (int64_t j0 = L; j0 < H; j0 += ATTN_TILE) {
     load_tile(kv, &K, kv->k, kv->k_row, kd, kvh, j0, H, tile);
     K.qk(qt, mp, m_used, kd, tile, st + (j0 - L) * mp, kv->scale);
