@@ -2,6 +2,8 @@
 //   1. the activation rows are quantized to the weight's vec-dot type into the
 //      scratch (plus, for the batched kernels, per-block side data), split
 //      across threads by rows, or by blocks when there are fewer rows than threads;
+//      a normalized or gated input (matmul_many_normed, matmul_gated) is
+//      formed on the way, a piece at a time;
 //   2. the output rows are split across threads in whole tiles (claimed as
 //      they go by packed jobs, a fixed range each otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
@@ -69,10 +71,22 @@ typedef struct {
   long tiles;
 } mm_part;
 
-// Weights that share one input and one activation format.
+// How the input rows are formed from x: as they are (matmul_many), RMS-
+// normalized (matmul_many_normed), or gated, the up half n_in after each
+// row's gate half (matmul_gated).
 typedef struct {
   const float *x;
-  int64_t ldx, n_tokens, n_in;
+  int64_t ldx;
+  mm_gate_fn gate;
+  bool normed;
+  const float *norm_w;
+  float norm_eps;
+} mm_src;
+
+// Weights that share one input and one activation format.
+typedef struct {
+  mm_src in;
+  int64_t n_tokens, n_in;
   uint32_t vdt;
   quantize_fn quantize;
   const uint8_t *act;  // activation rows (x itself for F32)
@@ -82,10 +96,6 @@ typedef struct {
   act_aux *aux;        // per-block side data when the kernels want it
   size_t aux_stride;
   int aux_bias;        // 0: no side data, -1: Q8_1 sums, >0: Q8_0 correction with this bias
-  mm_gate_fn gate;     // gated input (matmul_gated): the up half starts n_in after each row
-  bool normed;         // RMS-normalized input (matmul_many_normed)
-  const float *norm_w;
-  float norm_eps;
   mm_part parts[MM_MAX_PARTS];
   int n_parts;
   long tiles;           // of all parts
@@ -151,20 +161,21 @@ static void quantize_range(const mm_job *j, int64_t t, int64_t b0, int64_t b1, c
 // them back. A thread with part of a row works out the row's scale itself.
 static void quantize_part(const mm_job *j, int64_t t, int64_t b0, int64_t b1) {
   int64_t bs = type_block_size(j->vdt);
-  const float *row = j->x + t * j->ldx;
-  if (!j->gate && !j->normed) {
+  const mm_src *in = &j->in;
+  const float *row = in->x + t * in->ldx;
+  if (!in->gate && !in->normed) {
     quantize_range(j, t, b0, b1, row + b0 * bs);
     return;
   }
-  float scale = j->normed ? op_rms_scale(row, j->n_in, j->norm_eps) : 0;
+  float scale = in->normed ? op_rms_scale(row, j->n_in, in->norm_eps) : 0;
   enum { PIECE = 1024 };  // floats
   _Alignas(64) float tmp[PIECE];
   int64_t per = PIECE / bs > 0 ? PIECE / bs : 1;
   assert(per * bs <= PIECE);
   for (int64_t c0 = b0; c0 < b1; c0 += per) {
     int64_t n = b1 - c0 < per ? b1 - c0 : per, e0 = c0 * bs;
-    if (j->gate) j->gate(tmp, row + e0, row + j->n_in + e0, n * bs);
-    else op_rms_apply(tmp, row + e0, j->norm_w ? j->norm_w + e0 : NULL, scale, n * bs);
+    if (in->gate) in->gate(tmp, row + e0, row + j->n_in + e0, n * bs);
+    else op_rms_apply(tmp, row + e0, in->norm_w ? in->norm_w + e0 : NULL, scale, n * bs);
     quantize_range(j, t, c0, c0 + n, tmp);
   }
 }
@@ -370,8 +381,8 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   j->tiles = 0;
   for (int i = 0; i < j->n_parts; i++) j->tiles += j->parts[i].tiles;
   if (j->vdt == T_F32) {
-    j->act = (const uint8_t *)j->x;
-    j->act_stride = (size_t)j->ldx * sizeof(float);
+    j->act = (const uint8_t *)j->in.x;
+    j->act_stride = (size_t)j->in.ldx * sizeof(float);
   } else {
     uint8_t *s = (uint8_t *)round_up((size_t)scratch, MM_ALIGN);
     j->act = s;
@@ -391,21 +402,10 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   pool_run(p, matmul_worker, j);
 }
 
-// How the input rows are formed from x (matmul_many, _normed, _gated).
-typedef struct {
-  const float *x;
-  int64_t ldx;
-  mm_gate_fn gate;
-  bool normed;
-  const float *norm_w;
-  float norm_eps;
-} mm_src;
-
 static void many(pool *p, const mm_out *outs, int n_outs, const mm_src *src, int64_t n_tokens, void *scratch) {
   if (n_tokens <= 0) return;
   for (int i = 0; i < n_outs;) {
-    mm_job j = {.x = src->x, .ldx = src->ldx, .n_tokens = n_tokens, .n_in = outs[i].w->n_in, .gate = src->gate,
-                .normed = src->normed, .norm_w = src->norm_w, .norm_eps = src->norm_eps};
+    mm_job j = {.in = *src, .n_tokens = n_tokens, .n_in = outs[i].w->n_in};
     for (; i < n_outs && j.n_parts < MM_MAX_PARTS; i++) {
       if (outs[i].w->n_out <= 0) continue;
       plan_part(&j.parts[j.n_parts], &outs[i], n_tokens);
