@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/cpu.h"
+#include "core/error.h"
 #include "core/membw.h"
 #include "core/timing.h"
 #include "engine/context.h"
@@ -117,6 +118,7 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   cp.n_batch = o->n_prompt > 0 ? o->n_prompt : 1;
   llmux_context *c = llmux_context_new(m, &cp);
   membw_probe *probe = o->n_gen > 0 ? membw_probe_new(PROBE_BYTES) : NULL;
+  if (o->n_gen > 0 && !probe) err_set("cannot map the %zu MiB buffer of the bandwidth probe", PROBE_BYTES >> 20);
   int n_tok = (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1;
   llmux_token *toks = malloc(sizeof *toks * (size_t)n_tok);
   size_t reps = (size_t)o->reps;
