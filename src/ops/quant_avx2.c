@@ -763,7 +763,7 @@ AI __m256i dot8x(const __m256i *W, const int8_t *qs, __m256i init, const int run
     }
   }
   return _mm256_add_epi32(s0, s1);
-#endif
+#else
   const int r = run == SIGNED8 ? 1 : run;
   __m256i acc = init;
   UNROLL
@@ -774,6 +774,7 @@ AI __m256i dot8x(const __m256i *W, const int8_t *qs, __m256i init, const int run
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
   }
   return acc;
+#endif
 }
 
 AI const void *act_row8(const void *a, size_t a_stride, int c) { return (const uint8_t *)a + (size_t)c * a_stride; }
@@ -1002,7 +1003,7 @@ AI __m256i ksub8(const __m256i *W, const int8_t *qs, __m256i sc, int steps) {
     s1 = _mm256_dpbusd_avx_epi32(s1, W[k + 1], bcast32_8(qs + 4 * k + 4));
   }
   return _mm256_mullo_epi32(_mm256_add_epi32(s0, s1), _mm256_srli_epi32(sc, 16));
-#endif
+#else
   __m256i acc = _mm256_setzero_si256();
   UNROLL
   for (int k0 = 0; k0 < 8; k0 += steps) {
@@ -1012,6 +1013,7 @@ AI __m256i ksub8(const __m256i *W, const int8_t *qs, __m256i sc, int steps) {
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
   }
   return acc;
+#endif
 }
 
 AI __m256 kfinish8(__m256 acc, const __m256i *CM, __m256 D, __m256 DM, __m256i isum, const block_q8_K *y) {
