@@ -97,11 +97,22 @@ static double time_gen_probed(llmux_context *c, membw_probe *probe, const llmux_
   return tps;
 }
 
+static void probe_failed(void) {
+  err_set("cannot map the %zu MiB buffer that measures memory bandwidth: free some memory or raise the "
+          "process's memory limit (ulimit -v)",
+          PROBE_BYTES >> 20);
+}
+
 // The machine's peaks, measured before the model's context starts its threads.
 static int measure_machine(const bench_opts *o, bench_result *r) {
   pool *bwp = pool_new(o->threads);
   if (!bwp) return -1;
   r->bw = r->bw_start = membw_measure(bwp, PROBE_BYTES, 7);
+  if (r->bw_start <= 0) {
+    pool_free(bwp);
+    probe_failed();
+    return -1;
+  }
   r->peak = peak_for_type(bwp, r->type);
   bool quantized = r->type != T_F32 && r->type != T_F16 && r->type != T_BF16;
   r->amx_peak = quantized ? peak_int8_amx(bwp) : 0;
@@ -118,7 +129,7 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   cp.n_batch = o->n_prompt > 0 ? o->n_prompt : 1;
   llmux_context *c = llmux_context_new(m, &cp);
   membw_probe *probe = o->n_gen > 0 ? membw_probe_new(PROBE_BYTES) : NULL;
-  if (o->n_gen > 0 && !probe) err_set("cannot map the %zu MiB buffer of the bandwidth probe", PROBE_BYTES >> 20);
+  if (o->n_gen > 0 && !probe) probe_failed();
   int n_tok = (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1;
   llmux_token *toks = malloc(sizeof *toks * (size_t)n_tok);
   size_t reps = (size_t)o->reps;

@@ -26,6 +26,17 @@ printf 'Once upon a time\nThe dog\n' | "$BIN" chat -m "$M" --temp 0 -n 16 > "$tm
 "$BIN" run -m "$M" -p x --bogus 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "bogus" "$tmp/err" && ok "unknown option" || bad "unknown option"
 "$BIN" detokenize -m "$M" 99999 2>"$tmp/err"; [ $? -ne 0 ] && grep -q "outside the vocabulary" "$tmp/err" && ok "bad token id" || bad "bad token id"
 
+# bench without the memory for its bandwidth probe (512 MiB) says so and
+# what to do, whether or not it generates, and exits 1.
+for n in 4 0; do
+  out=$( (ulimit -v 300000; "$BIN" bench -m "$M" -p 8 -n $n -t 1 -r 1) 2>&1 ); rc=$?
+  if [ $rc = 1 ] && [[ $out == *"cannot map the 512 MiB buffer that measures memory bandwidth: free some memory"* ]]; then
+    ok "bench -n $n without memory for the bandwidth probe: a clear error"
+  else
+    bad "bench -n $n without memory for the probe: rc $rc, $out"
+  fi
+done
+
 # bench: JSON with the figures docs/PERFORMANCE.md quotes. A prompt runs every
 # layer's products per token and the output projection once (last token's
 # logits): stories260K's layers hold 5 x (64x64 x2 + 64x32 x2 + 64x172 x3) =
