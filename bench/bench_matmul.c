@@ -13,6 +13,8 @@
 // With more tokens it reports GFLOP/s (2 * n_out * n_in * n_tokens per call)
 // on one cache-resident copy. LLMUX_SIMD=avx2|scalar lowers the SIMD level;
 // BENCH_HOT=1 keeps a single copy for one token too (cache-resident kernel speed).
+// BENCH_TILED=1 times the weights in the tiled layout (quant.h), as llmux
+// loads them where this machine's kernels read it.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +67,20 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n_in; i++) row[i] = (float)((r * 31 + i * 17) % 97) / 97.0f - 0.5f;
     quant_quantize(type)(row, w + (size_t)r * rb, n_in);
   }
+  mm_weight mw = {.type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
+  if (getenv("BENCH_TILED") && atoi(getenv("BENCH_TILED"))) {
+    if (!matmul_can_tile(&mw)) return fprintf(stderr, "%s is not tiled on this machine\n", type_name(type)), 2;
+    uint8_t *plain = malloc(mat);
+    memcpy(plain, w, mat);
+    quant_tile_rows(type, plain, w, n_in, n_out);
+    free(plain);
+    mw.tiled = true;
+  }
   for (int c = 1; c < copies; c++) memcpy(w + (size_t)c * mat, w, mat);
   float *x = malloc((size_t)(n_in * nt) * sizeof *x), *y = malloc((size_t)(n_out * nt) * sizeof *y);
   for (int64_t i = 0; i < n_in * nt; i++) x[i] = (float)(i % 13) / 13.0f - 0.5f;
   void *scratch = malloc(matmul_scratch_bytes(type, n_in, nt));
   pool *p = pool_new(threads);
-  mm_weight mw = {.type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
   // The best of 5 trials: the machine is shared, and the best is the kernel's
   // speed. With one thread, the calling thread's CPU time is reported too
   // ("cpu"): it leaves out the time the thread was not running.
@@ -91,8 +101,8 @@ int main(int argc, char **argv) {
     if (c < cpu) cpu = c;
   }
   double flop = 2.0 * (double)(n_out * n_in * nt);
-  printf("%-5s %5lld x %5lld  tokens %3lld  threads %d  simd %-6s %8.1f us/call  %6.1f GB/s  %7.1f GFLOP/s",
-         type_name(type), (long long)n_out, (long long)n_in, (long long)nt, threads, cpu_simd_name(cpu_simd_level()),
+  printf("%-5s%s %5lld x %5lld  tokens %3lld  threads %d  simd %-6s %8.1f us/call  %6.1f GB/s  %7.1f GFLOP/s",
+         type_name(type), mw.tiled ? " tiled" : "", (long long)n_out, (long long)n_in, (long long)nt, threads, cpu_simd_name(cpu_simd_level()),
          per * 1e6, (double)mat / per / 1e9, flop / per / 1e9);
   if (threads == 1) printf("   cpu: %6.1f GB/s %7.1f GFLOP/s", (double)mat / cpu / 1e9, flop / cpu / 1e9);
   if (probe > 0) printf("   probe %5.1f GB/s, share %.2f", probe / 1e9, (double)mat / per / probe);

@@ -65,6 +65,12 @@ typedef void (*llmux_progress_fn)(float fraction, void *user);
 typedef struct {
   llmux_progress_fn progress;
   void *progress_user;
+  // Keep every weight in the file mapping. By default the matrices that this
+  // CPU's kernels read faster in a layout of their own are copied into it at
+  // load (resident memory stays about the file's size, as the file's pages
+  // are let go); processes that map one file then no longer share those
+  // pages. The environment variable LLMUX_NO_REPACK=1 does the same.
+  bool no_repack;
 } llmux_model_params;
 
 llmux_model_params llmux_model_default_params(void);

@@ -20,21 +20,53 @@
 #define EXT4_MAGIC 0xEF53
 #define XFS_MAGIC 0x58465342
 
-void *filemap_map(int fd, size_t size) {
-  // Reserve room to slide to an aligned start, map the file there, give the rest back.
-  size_t len = (size + 4095) & ~(size_t)4095, total = len + HUGE_PAGE;
+// A 2 MiB-aligned start for len bytes: reserves len + 2 MiB, keeps the
+// aligned part (PROT_NONE, to be mapped over), gives the rest back.
+static uint8_t *reserve_aligned(size_t len) {
+  size_t total = len + HUGE_PAGE;
   uint8_t *res = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (res == MAP_FAILED) return NULL;
   uint8_t *at = (uint8_t *)(((uintptr_t)res + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (at > res) munmap(res, (size_t)(at - res));
+  munmap(at + len, (size_t)(res + total - (at + len)));
+  return at;
+}
+
+static size_t page_round(size_t size) { return (size + 4095) & ~(size_t)4095; }
+
+void *filemap_alloc_anon(size_t size) {
+  size_t len = page_round(size);
+  uint8_t *at = reserve_aligned(len);
+  if (!at) return NULL;
+  void *p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) {
+    munmap(at, len);
+    return NULL;
+  }
+  madvise(p, len, MADV_HUGEPAGE);
+  return p;
+}
+
+void filemap_free_anon(void *p, size_t size) {
+  if (p) munmap(p, page_round(size));
+}
+
+void filemap_release(const void *p, size_t size) {
+  uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, b = ((uintptr_t)p + size) & ~(uintptr_t)4095;
+  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void *filemap_map(int fd, size_t size) {
+  size_t len = page_round(size);
+  uint8_t *at = reserve_aligned(len);
+  if (!at) return NULL;
   void *map = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
   if (map == MAP_FAILED) {
     int e = errno;  // the caller reports why the file would not map
-    munmap(res, total);
+    munmap(at, len);
     errno = e;
     return NULL;
   }
-  if (at > res) munmap(res, (size_t)(at - res));
-  munmap(at + len, (size_t)(res + total - (at + len)));
   madvise(map, size, MADV_HUGEPAGE);  // a hint: where it is refused, the mapping still works
   return map;
 }

@@ -1,5 +1,6 @@
 // filemap: read-only mappings of large files (model weights) that Linux can
-// back with 2 MiB pages, and the means to make it do so.
+// back with 2 MiB pages, the means to make it do so, and anonymous memory in
+// 2 MiB pages for weights kept in another layout.
 //
 // Generation reads every weight once per token. With 4 KiB pages a 500 MiB
 // model is 128 thousand page-table walks per token; with 2 MiB pages, 250.
@@ -16,6 +17,18 @@
 #define LLMUX_FILEMAP_H
 #include <stdbool.h>
 #include <stddef.h>
+
+// Anonymous memory of size bytes, 2 MiB-aligned and asked to be backed by
+// 2 MiB pages, for weights the engine keeps in a layout of its own (the same
+// page-walk saving as a file mapped so). NULL on failure. Free with
+// filemap_free_anon(p, size).
+void *filemap_alloc_anon(size_t size);
+void filemap_free_anon(void *p, size_t size);
+
+// Drops the whole pages of [p, p + size) of a read-only file mapping from
+// this process's page tables: its resident memory shrinks; the page cache
+// keeps the data, and a later read maps it back.
+void filemap_release(const void *p, size_t size);
 
 // Maps size bytes of fd read-only at a 2 MiB-aligned address and asks for
 // huge pages. NULL on failure, with errno set.

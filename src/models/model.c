@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/filemap.h"
 #include "core/log.h"
 #include "llmux.h"
 #include "models/load.h"
+#include "models/repack.h"
 #include "ops/quant.h"
 #include "ops/types.h"
 
@@ -172,6 +174,7 @@ static int load_model(llmux_model *m, const llmux_model_params *p) {
   if (bind_weights(m) < 0) return -1;
   read_chat_template(m);
   load_prefault(m, p ? p->progress : NULL, p ? p->progress_user : NULL);
+  repack_weights(m, p);
   return 0;
 }
 
@@ -199,6 +202,7 @@ void llmux_model_free(llmux_model *m) {
   free(m->layers);
   free(m->chat_template);
   if (m->tok) tokenizer_free(m->tok);
+  filemap_free_anon(m->repacked, m->repacked_bytes);
   gguf_close(m->file);
   free(m);
 }

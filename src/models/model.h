@@ -57,6 +57,8 @@ struct llmux_model {
   float **owned;             // f32 copies of norms/biases stored in other types
   int n_owned;
   size_t weight_bytes;       // tensor bytes streamed per token
+  void *repacked;            // the tiled copies of matrices (models/repack.c), or NULL
+  size_t repacked_bytes;
   char *chat_template;
   // Loading state (models/load.c).
   int load_layer;            // layer whose tensors are being bound; -1 for global ones

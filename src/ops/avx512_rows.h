@@ -80,6 +80,54 @@ AI void rows16_init(rows16 *R, const void *w, size_t stride, int64_t nr) {
   R->gidx = _mm512_loadu_si512(idx);
 }
 
+// A tile of up to 16 weight rows in either layout matmul knows (quant.h,
+// "tiled weights"): GGUF's, each row whole, or tiled, where group g of G
+// blocks holds blocks gG .. gG + G - 1 of each row of the tile in turn (the
+// last group the nb mod G blocks left). tile16_at gives the rows whose
+// bytes at `off` are block b. `tiled` is a constant at every call, so the
+// GGUF layout's code is what it was before the tiled one existed.
+typedef struct {
+  rows16 R, T;         // the rows of whole groups (GGUF: of whole rows); of the short last group
+  int64_t nb_whole;    // blocks in whole groups
+  size_t span, bytes;  // bytes of one group of the tile, of one block
+  int gshift;          // log2 G
+} tile16;
+
+// The tile whose first row is at w, nr rows from there (16 of them at most
+// belong to it), nb blocks of `bytes` a row, tiled in groups of `group`
+// blocks (a power of two), or GGUF's rows when tiled is 0.
+AI void tile16_init(tile16 *t, const void *w, size_t stride, int64_t nr, size_t bytes, int64_t nb, int group,
+                    const int tiled) {
+  t->bytes = bytes;
+  if (!tiled) {
+    rows16_init(&t->R, w, stride, nr);
+    return;
+  }
+  size_t nt = (size_t)(nr < 16 ? nr : 16);
+  t->gshift = __builtin_ctz((unsigned)group);
+  t->nb_whole = nb & ~(int64_t)(group - 1);
+  t->span = (size_t)group * bytes * nt;
+  rows16_init(&t->R, w, (size_t)group * bytes, nr);
+  if (t->nb_whole < nb)
+    rows16_init(&t->T, (const uint8_t *)w + (size_t)(t->nb_whole >> t->gshift) * t->span,
+                (size_t)(nb - t->nb_whole) * bytes, nr);
+  else
+    t->T = t->R;  // never read
+}
+
+AI const rows16 *tile16_at(const tile16 *t, int64_t b, size_t *off, const int tiled) {
+  if (!tiled) {
+    *off = (size_t)b * t->bytes;
+    return &t->R;
+  }
+  if (b < t->nb_whole) {
+    *off = (size_t)(b >> t->gshift) * t->span + (size_t)(b & (((int64_t)1 << t->gshift) - 1)) * t->bytes;
+    return &t->R;
+  }
+  *off = (size_t)(b - t->nb_whole) * t->bytes;
+  return &t->T;
+}
+
 // 16 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of row r.
 AI void t16x4(const rows16 *R, size_t off, __m512i T[4]) {
   __m512i z[4];
@@ -157,8 +205,7 @@ AI void q5_high(__m512i qh, __m512i W[8]) {
   }
 }
 
-AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
-  size_t off = (size_t)b * sizeof(block_q4_0);
+AI void unpack_q4_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
   __m512i T[4];
   t16x4(R, off + 2, T);
   nib_split(T, W);
@@ -337,8 +384,7 @@ AI void quad_q5_1(const quad32 *Q, int i, __m512i W[8], __m512 *D, __m512 *M) {
   *M = half_ps(QDW(Q, 6 * i), 1);
 }
 
-AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
-  size_t off = (size_t)b * sizeof(block_q4_1);
+AI void unpack_q4_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
   __m512i T[4];
   t16x4(R, off + 4, T);
   nib_split(T, W);
@@ -347,8 +393,7 @@ AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = half_ps(dm, 1);
 }
 
-AI void unpack_q5_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
-  size_t off = (size_t)b * sizeof(block_q5_0);
+AI void unpack_q5_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
   __m512i T[4];
   t16x4(R, off + 6, T);
   nib_split(T, W);
@@ -357,8 +402,7 @@ AI void unpack_q5_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = _mm512_setzero_ps();
 }
 
-AI void unpack_q5_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
-  size_t off = (size_t)b * sizeof(block_q5_1);
+AI void unpack_q5_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
   __m512i T[4];
   t16x4(R, off + 8, T);
   nib_split(T, W);
@@ -368,8 +412,7 @@ AI void unpack_q5_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = half_ps(dm, 1);
 }
 
-AI void unpack_q8_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
-  size_t off = (size_t)b * sizeof(block_q8_0);
+AI void unpack_q8_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128)
   t16x8(R, off + 2, W);
   UNROLL
@@ -378,7 +421,8 @@ AI void unpack_q8_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 
   *M = _mm512_setzero_ps();
 }
 
-typedef void (*unpack32_fn)(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M);
+// Unpacks the block at `off` of the 16 rows.
+typedef void (*unpack32_fn)(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M);
 
 // Panel of 32-element blocks for 32 rows: per block the two halves' W[8],
 // then their D and M (20 vectors; a tile of 16 rows or fewer repeats its
@@ -394,20 +438,24 @@ AI void panel_block32(__m512i *p, int h, const __m512i W[8], __m512 D, __m512 M,
   _mm512_store_ps(p + 18 + h, M);
 }
 
-// Two blocks per step without gathers (pair32).
+// Two blocks per step without gathers (pair32). Steps start at even blocks,
+// which in the tiled layout never straddle two groups (G is even).
 AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack,
-               pair32_load_fn load, pair32_fn pair, size_t bytes, int bias) {
-  rows16 R[2];
-  rows16_init(&R[0], w, stride, nr);
-  if (nr > 16) rows16_init(&R[1], (const uint8_t *)w + 16 * stride, stride, nr - 16);
-  else R[1] = R[0];
+               pair32_load_fn load, pair32_fn pair, size_t bytes, int bias, const int tiled) {
+  int64_t nb = (int64_t)(stride / bytes);
+  tile16 T[2];
+  tile16_init(&T[0], w, stride, nr, bytes, nb, TILE_GROUP32, tiled);
+  if (nr > 16) tile16_init(&T[1], (const uint8_t *)w + 16 * stride, stride, nr - 16, bytes, nb, TILE_GROUP32, tiled);
+  else tile16_init(&T[1], w, stride, nr, bytes, nb, TILE_GROUP32, tiled);
   __m512i *p = panel;
   int64_t b = k0 / QK, end = (k0 + kn) / QK;
   for (; b + 1 < end; b += 2, p += 2 * P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
+      size_t off;
+      const rows16 *R = tile16_at(&T[h], b, &off, tiled);
       pair32 P;
-      load(&R[h], (size_t)b * bytes, &P);
+      load(R, off, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);
@@ -419,9 +467,11 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
   for (; b < end; b++, p += P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
+      size_t off;
+      const rows16 *R = tile16_at(&T[h], b, &off, tiled);
       __m512i W[8];
       __m512 D, M;
-      unpack(&R[h], b, W, &D, &M);
+      unpack(R, off, W, &D, &M);
       panel_block32(p, h, W, D, M, bias);
     }
   }

@@ -30,7 +30,9 @@
 
 #define MM_ALIGN 64
 #define MM_PANEL_MAX (80 * 1024)
-#define MM_TILE_ROWS 16   // rows per tile on the generic path
+#define MM_TILE_ROWS 16   // rows per tile on the generic path and of gemv
+// Threads split tiled weights between the layout's tiles.
+_Static_assert(MM_TILE_ROWS % QUANT_TILE_ROWS == 0, "gemv tiles are whole tiles of the tiled layout");
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 #define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
 #define MM_MAX_PARTS 4        // weights per job (Q, K, V is the most the decoder asks for)
@@ -67,6 +69,7 @@ typedef struct {
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;  // NULL: generic path
   gemv_fn gemv;            // small batches
+  gemm_pack_fn pack;       // gemm's pack for the weight's layout
   int64_t tile;            // rows per tile
   long tiles;
 } mm_part;
@@ -235,8 +238,8 @@ static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1)
     for (int64_t rt = r0; rt < r1; rt += g->rows) {
       int nr = (int)(r1 - rt < g->rows ? r1 - rt : g->rows);
       const void *w = wrow(p, rt);
-      if (g->pack) {
-        g->pack(w, p->w->row_bytes, nr, k0, kn, panel);
+      if (p->pack) {
+        p->pack(w, p->w->row_bytes, nr, k0, kn, panel);
         w = panel;
       }
       for (int64_t t = 0; t < j->n_tokens; t += g->cols) {
@@ -333,22 +336,39 @@ static void matmul_worker(void *arg, int ith, int nth) {
   product_worker(j, ith, nth);
 }
 
+// The batched kernels for w's type on this machine, if its rows are short
+// enough for them (they address 16 rows with 32-bit offsets).
+static const quant_gemm *gemm_for(const mm_weight *w) {
+  const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
+  return w->row_bytes > INT32_MAX / 16 ? NULL : g;
+}
+
+bool matmul_can_tile(const mm_weight *w) {
+  const quant_gemm *g = gemm_for(w);
+  return g && g->gemv_tiled && g->pack_tiled && g->run;
+}
+
 // Chooses the kernels for one weight and a batch of n_tokens.
 static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
   const mm_weight *w = o->w;
   *pt = (mm_part){.w = w, .y = o->y, .ldy = o->ldy, .vec_dot = quant_vec_dot(w->type)};
   assert(pt->vec_dot && w->n_in % type_block_size(w->type) == 0);
-  const quant_gemm *g = quant_gemm_at(w->type, cpu_simd_level());
-  if (w->row_bytes > INT32_MAX / 16) g = NULL;  // the tile kernels address 16 rows with 32-bit offsets
+  assert(!w->tiled || matmul_can_tile(w));
+  const quant_gemm *g = gemm_for(w);
   // Small batches (parallel decoding) stream the weight rows once per gemv
-  // width: measured faster than packing up to a few widths.
+  // width: measured faster than packing up to a few widths. Tiled weights
+  // always take one of the two (the generic path reads GGUF's rows).
   int64_t gemv_max = 0;
   if (g) gemv_max = g->gemv_max > 0 ? g->gemv_max : (int64_t)g->gemv_cols * MM_GEMV_PASSES;
   if (g && g->gemv && n_tokens <= gemv_max) {
-    pt->gemv = g->gemv;
+    pt->gemv = w->tiled ? g->gemv_tiled : g->gemv;
     pt->gemm = g;
-  } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS)) pt->gemm = g;
+  } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS || w->tiled)) {
+    pt->gemm = g;
+    pt->pack = w->tiled ? g->pack_tiled : g->pack;
+  }
   pt->tile = pt->gemm && !pt->gemv ? pt->gemm->rows : MM_TILE_ROWS;
+  assert(!w->tiled || (pt->gemm && pt->tile % QUANT_TILE_ROWS == 0));
   pt->tiles = (long)((w->n_out + pt->tile - 1) / pt->tile);
 }
 

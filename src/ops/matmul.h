@@ -18,7 +18,13 @@ typedef struct {
   int64_t n_in, n_out;
   const void *data;
   size_t row_bytes;
+  bool tiled;  // data is in the tiled layout (quant.h); only where matmul_can_tile said so
 } mm_weight;
+
+// Whether this machine's kernels read w tiled (quant.h's tiled weights),
+// which streams faster in generation. A tiled copy is made with
+// quant_tile_rows and the mm_weight's data and tiled set to it.
+bool matmul_can_tile(const mm_weight *w);
 
 // Scratch bytes matmul needs for n_tokens activation rows of n_in elements.
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens);

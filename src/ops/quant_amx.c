@@ -306,7 +306,7 @@ AI void run32(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, con
 #define AMX32(name, q81, bias)                                                                                \
   static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
     pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                       \
-        load_##name, pair_##name, sizeof(block_##name), bias);                                                \
+        load_##name, pair_##name, sizeof(block_##name), bias, 0);                                             \
   }                                                                                                           \
   static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
                              size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \
@@ -339,6 +339,9 @@ static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run
   g->pack = pack;
   g->run = run;
   g->act_tiles = tiles;
+  // The AMX panels read GGUF's layout only (no machine here to test a tiled one on).
+  g->gemv_tiled = NULL;
+  g->pack_tiled = NULL;
   if (k) g->gemv = quant_avx512_gemv_int(type);
   // The tile kernels overtake two gemv passes from 17-24 rows (one weight
   // copy in cache; weights streamed from memory favour them more).

@@ -62,11 +62,16 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   2048 x 8192 24.6 against 18.8, 896 x 4864 26.4 / 20.7; Q5_0 1.20-1.33x,
 //   Q4_1 1.15x, Q4_0 1.06-1.08x. Tiles of 34 KiB measured the same, smaller
 //   ones slower, and the K-quants 0.66-0.86x (they keep the next tile).
+//   Tiled weights (quant.h) read as one stream, which is prefetched
+//   PF_AHEAD bytes ahead of the reads: 2-16 KiB read the same pattern at
+//   0.78-0.93 of a linear read, 1 KiB at 0.70 (bench_read_patterns).
 #define PF_TILE_L1 (40 * 1024)
 #define PF_ROW_AHEAD 512
+#define PF_AHEAD 4096
 typedef struct {
   const char *p, *end;
   int lines, rows;  // rows: per-row prefetch, not the next tile
+  const char *t;    // tiled: the read position + PF_AHEAD
 } prefetcher;
 
 static int g_pf_near;  // AMD: next tile into L1 (set by quant_avx512_table)
@@ -79,6 +84,19 @@ AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_
   pf->end = (const char *)w + (size_t)last * stride;
   pf->lines = (int)((16 * block_bytes + 63) / 64);
   pf->rows = rows_ok && g_pf_near && 16 * stride > PF_TILE_L1;
+}
+
+// Tiled weights: the stream of the nr rows at w, prefetched ahead of reads
+// that have consumed `done` bytes more.
+AI void pf_stream_init(prefetcher *pf, const void *w, size_t stride, int64_t nr) {
+  pf->p = pf->t = w;
+  pf->end = (const char *)w + (size_t)nr * stride;
+}
+
+AI void pf_stream(prefetcher *pf, size_t done) {
+  pf->t += done;
+  const char *stop = pf->t < pf->end ? pf->t : pf->end;
+  for (; pf->p < stop; pf->p += 64) _mm_prefetch(pf->p, _MM_HINT_T0);
 }
 
 AI void pf_step(prefetcher *pf) {
@@ -143,26 +161,32 @@ AI void gemv32_block(__m512 *acc, const __m512i W[8], __m512 D, __m512 M, int64_
 }
 
 // Blocks are unpacked two at a time (pair32 in avx512_rows.h) and still add
-// in order, one at a time.
+// in order, one at a time. In the tiled layout a quad is one group and a
+// pair never straddles two (both start at blocks their size divides).
 AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                  const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack32_fn unpack, int q81,
                  size_t bytes, pair32_load_fn load, pair32_fn pair, quad32_load_fn qload, quad32_fn quad,
-                 const int nc) {
+                 const int tiled, const int nc) {
+  int64_t nb = n / QK;
+  prefetcher pf;
+  if (tiled) pf_stream_init(&pf, w, stride, nr), pf_stream(&pf, PF_AHEAD);
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
-    rows16 R;
-    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
-    prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes, 1);
+    tile16 T;
+    tile16_init(&T, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0, bytes, nb, TILE_GROUP32, tiled);
+    size_t rows = (size_t)(nr - r0 < 16 ? nr - r0 : 16), off;
+    if (!tiled) pf_init(&pf, w, stride, r0, nr, bytes, 1);
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    int64_t b = 0, nb = n / QK;
+    int64_t b = 0;
     // Quads for one token only: beside 4-8 activation rows the quad's
     // vectors spill and it measured 10-20% slower than pairs.
     for (; qload && nc == 1 && b + 3 < nb; b += 4) {
-      pf_advance(&pf, &R, (size_t)b * bytes, 4 * bytes, 4);
+      const rows16 *R = tile16_at(&T, b, &off, tiled);
+      if (tiled) pf_stream(&pf, 4 * bytes * rows);
+      else pf_advance(&pf, R, off, 4 * bytes, 4);
       quad32 Q;
-      qload(&R, (size_t)b * bytes, &Q);
+      qload(R, off, &Q);
       UNROLL
       for (int i = 0; i < 4; i++) {
         __m512i W[8];
@@ -172,9 +196,11 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
       }
     }
     for (; b + 1 < nb; b += 2) {
-      pf_advance(&pf, &R, (size_t)b * bytes, 2 * bytes, 2);
+      const rows16 *R = tile16_at(&T, b, &off, tiled);
+      if (tiled) pf_stream(&pf, 2 * bytes * rows);
+      else pf_advance(&pf, R, off, 2 * bytes, 2);
       pair32 P;
-      load(&R, (size_t)b * bytes, &P);
+      load(R, off, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);
@@ -183,10 +209,12 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
       gemv32_block(acc, W, D, M, b + 1, a, a_stride, aux, aux_stride, q81, nc);
     }
     for (; b < nb; b++) {
-      pf_advance(&pf, &R, (size_t)b * bytes, bytes, 1);
+      const rows16 *R = tile16_at(&T, b, &off, tiled);
+      if (tiled) pf_stream(&pf, bytes * rows);
+      else pf_advance(&pf, R, off, bytes, 1);
       __m512i W[8];
       __m512 D, M;
-      unpack(&R, b, W, &D, &M);
+      unpack(R, off, W, &D, &M);
       gemv32_block(acc, W, D, M, b, a, a_stride, aux, aux_stride, q81, nc);
     }
     UNROLL
@@ -270,16 +298,19 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
-#define TYPE32(name, q81, bias, qload, quad)                                                                  \
-  static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
+#define TYPE32_LAYOUT(name, q81, qload, quad, suffix, tiled)                                                  \
+  static void gemv##suffix##_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,      \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
-               sizeof(block_##name), load_##name, pair_##name, qload, quad)                                  \
+               sizeof(block_##name), load_##name, pair_##name, qload, quad, tiled)                           \
   }                                                                                                          \
-  static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
+  static void pack##suffix##_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
     pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
-        load_##name, pair_##name, sizeof(block_##name), 0);                                                  \
-  }                                                                                                          \
+        load_##name, pair_##name, sizeof(block_##name), 0, tiled);                                           \
+  }
+#define TYPE32(name, q81, bias, qload, quad)                                                                  \
+  TYPE32_LAYOUT(name, q81, qload, quad, , 0)                                                                 \
+  TYPE32_LAYOUT(name, q81, qload, quad, _tiled, 1)                                                           \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
@@ -288,7 +319,8 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   }                                                                                                          \
   static const quant_gemm gemm_##name = {.rows = QROWS, .cols = QCOLS, .kc = KC, .aux_bias = q81 ? -1 : bias, \
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
-                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC};
+                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC,          \
+                                         .gemv_tiled = gemv_tiled_##name, .pack_tiled = pack_tiled_##name};
 TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
 TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1)
 TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0)

@@ -30,6 +30,7 @@
 #include "core/threadpool.h"
 #include "gguf/gguf.h"
 #include "llmux.h"
+#include "models/model.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/types.h"
@@ -451,7 +452,8 @@ static void check_kernels(const arch_case *c, const char *model_path, const type
   int len = snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", tu_python, tu_forward_py, model_path);
   for (size_t k = 0; k < N_KT; k++) {
     const gguf_tensor *t = gguf_find_tensor(f, KERNEL_TENSORS[k]);
-    w[k] = (mm_weight){t->type, t->ne[0], t->ne[1], t->data, type_row_bytes(t->type, t->ne[0])};
+    w[k] = (mm_weight){.type = t->type, .n_in = t->ne[0], .n_out = t->ne[1], .data = t->data,
+                       .row_bytes = type_row_bytes(t->type, t->ne[0])};
     x[k] = rand_floats(K_ROWS * w[k].n_in, 0, 1);
     snprintf(xp[k], sizeof xp[k], "%s", tu_tmp_path(".x.f32"));
     snprintf(yp[k], sizeof yp[k], "%s", tu_tmp_path(".y.f32"));
@@ -495,9 +497,10 @@ static void check_kernels(const arch_case *c, const char *model_path, const type
 }
 
 // ---- one case
-static void check_model(const arch_case *c, llmux_model *m, const int32_t *toks, const float *ref, const float *act,
-                        const type_tol *tol) {
-  int n_vocab = llmux_model_n_vocab(m);
+// Each level loads the model anew: the level at load decides the layout the
+// weights are kept in (tiled where the AVX-512 kernels read them so).
+static void check_model(const arch_case *c, const char *path, int n_vocab, const int32_t *toks, const float *ref,
+                        const float *act, const type_tol *tol) {
   enum simd_level top = cpu_max_simd_level();
   // The argmax may only differ where the reference's top two are closer than
   // twice what the input rounding alone moves a logit (or 1e-5 of the scale).
@@ -507,6 +510,12 @@ static void check_model(const arch_case *c, llmux_model *m, const int32_t *toks,
   for (int lv = SIMD_SCALAR; lv <= (int)top; lv += top > SIMD_SCALAR ? (int)top : 1) {
     cpu_set_simd_level((enum simd_level)lv);
     const char *simd = cpu_simd_name((enum simd_level)lv);
+    llmux_model *m = llmux_model_load(path, NULL);
+    CHECK_MSG(m != NULL, "%s: load: %s", c->name, llmux_last_error());
+    if (!m) continue;
+    CHECK(llmux_model_n_vocab(m) == n_vocab);
+    bool tiled = quant_tile_group(c->wtype) > 0 && lv == SIMD_AVX512;
+    CHECK_MSG(tiled == (m->repacked != NULL), "%s at %s: weights %s tiled", c->name, simd, tiled ? "not" : "wrongly");
     for (int split = 0; split < 2; split++) {
       float *got = run_engine(m, toks, n_vocab, split);
       if (!got) continue;
@@ -526,6 +535,7 @@ static void check_model(const arch_case *c, llmux_model *m, const int32_t *toks,
       if (lv == SIMD_SCALAR && !split) scalar = got;
       else free(got);
     }
+    llmux_model_free(m);
   }
   cpu_set_simd_level(top);
   free(scalar);
@@ -551,16 +561,10 @@ static void test_case(const arch_case *c, bool kernels) {
     printf("\n");
   }
   float *ref = NULL, *act = NULL;
-  llmux_model *m = llmux_model_load(model_path, NULL);
-  CHECK_MSG(m != NULL, "%s: load: %s", c->name, llmux_last_error());
-  if (m && run_reference(model_path, toks, n_vocab, &ref, &act) == 0) {
-    CHECK(llmux_model_n_vocab(m) == n_vocab);
-    check_model(c, m, toks, ref, act, tol);
-  }
-  if (m && kernels) check_kernels(c, model_path, tol);
+  if (run_reference(model_path, toks, n_vocab, &ref, &act) == 0) check_model(c, model_path, n_vocab, toks, ref, act, tol);
+  if (kernels) check_kernels(c, model_path, tol);
   free(ref);
   free(act);
-  llmux_model_free(m);
   if (!keep) remove(model_path);
 }
 

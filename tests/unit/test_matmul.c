@@ -342,6 +342,69 @@ static void test_normed(pool **pools) {
   }
 }
 
+// Tiled weights (quant.h): the tiled copy reads back row for row as the
+// original (quant_tile_row), and matmul of it gives the original's bits, for
+// every type the AVX-512 kernels tile (the 32-element ones), rows whose last group is short (nb
+// mod 4 of 1, 2, 3, and a row shorter than one group), a short last tile,
+// one token (gemv, quads), a few (pairs), prompt batches (packed panels over
+// several K-chunks), 1 to 3 threads. Where no level tiles, matmul_can_tile
+// must say so.
+static void test_tiled(pool **pools) {
+  static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0};
+  static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048};
+  static const int64_t n_outs[] = {37, 48}, batches[] = {1, 3, 8, 40};
+  CHECK(quant_tile_group(T_Q4_K) == 0 && quant_tile_group(T_F16) == 0);
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    CHECK(quant_tile_group(types[i]) == TILE_GROUP32);
+    for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++)
+      for (size_t oi = 0; oi < 2; oi++) {
+        int64_t n_in = n_ins[ni], n_out = n_outs[oi];
+        size_t rb = type_row_bytes(types[i], n_in);
+        uint8_t *w = malloc(rb * (size_t)n_out), *wt = malloc(rb * (size_t)n_out), *row = malloc(rb);
+        float *src = malloc((size_t)n_in * sizeof *src);
+        for (int64_t o = 0; o < n_out; o++) make_row(types[i], n_in, 1, w + (size_t)o * rb, src);
+        quant_tile_rows(types[i], w, wt, n_in, n_out);
+        int rows_ok = 1;
+        for (int64_t o = 0; o < n_out; o++) {
+          quant_tile_row(types[i], wt, n_in, n_out, o, row);
+          rows_ok &= memcmp(row, w + (size_t)o * rb, rb) == 0;
+        }
+        CHECK_MSG(rows_ok, "%s %lldx%lld: a tiled row reads back different", type_name(types[i]),
+                  (long long)n_out, (long long)n_in);
+        mm_weight plain = {.type = types[i], .n_in = n_in, .n_out = n_out, .data = w, .row_bytes = rb};
+        mm_weight tiled = plain;
+        tiled.data = wt;
+        tiled.tiled = true;
+        if (!matmul_can_tile(&plain)) {
+          CHECK_MSG(cpu_max_simd_level() < SIMD_AVX512 || cpu_max_simd_level() == SIMD_AMX,
+                    "%s: no tiled kernels at AVX-512", type_name(types[i]));
+        } else {
+          uint8_t *scratch = malloc(matmul_scratch_bytes(types[i], n_in, 40));
+          float *x = malloc((size_t)(n_in * 40) * sizeof *x), *want = malloc((size_t)(n_out * 40) * sizeof *want);
+          float *got = malloc((size_t)(n_out * 40) * sizeof *got);
+          for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+            int64_t nt = batches[bi];
+            for (int64_t j = 0; j < n_in * nt; j++) x[j] = rnd_normal();
+            matmul(pools[0], &plain, x, n_in, nt, want, n_out, scratch);
+            for (int th = 0; th < 3; th++) {
+              memset(got, 0xff, (size_t)(n_out * nt) * sizeof *got);
+              matmul(pools[th], &tiled, x, n_in, nt, got, n_out, scratch);
+              CHECK_MSG(memcmp(want, got, (size_t)(n_out * nt) * sizeof *got) == 0,
+                        "%s %lldx%lld tiled: differs from GGUF rows, batch %lld, threads %d", type_name(types[i]),
+                        (long long)n_out, (long long)n_in, (long long)nt, th + 1);
+            }
+          }
+          free(scratch), free(x), free(want), free(got);
+        }
+        free(w), free(wt), free(row), free(src);
+      }
+  }
+  cpu_set_simd_level(SIMD_AVX2);
+  mm_weight q = {.type = T_Q4_0, .n_in = 64, .n_out = 16, .row_bytes = type_row_bytes(T_Q4_0, 64)};
+  CHECK_MSG(!matmul_can_tile(&q), "the AVX2 level claims tiled kernels");
+  cpu_set_simd_level(cpu_max_simd_level());
+}
+
 int main(void) {
   pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
   CHECK(pools[0] && pools[1] && pools[2]);
@@ -364,6 +427,7 @@ int main(void) {
   test_many(pools);
   test_gated(pools);
   test_normed(pools);
+  test_tiled(pools);
   if (cpu_max_simd_level() >= SIMD_AVX512) test_batch_invariance(pools, SIMD_AVX512);
   else printf("note: no AVX-512 here, batch invariance not checked\n");
   if (cpu_max_simd_level() >= SIMD_AMX) test_batch_invariance(pools, SIMD_AMX);
