@@ -13,15 +13,19 @@
 // weight in the file mapping instead.
 #include "models/repack.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/filemap.h"
 #include "core/log.h"
+#include "core/threadpool.h"
+#include "core/timing.h"
 #include "ops/quant.h"
 
 #define MAX_PER_LAYER 8
-#define CHUNK_ROWS 4096  // rows per copy step, so progress moves and file pages go early
+#define CHUNK_ROWS 1024  // rows per piece of work: whole tiles, a few MiB
 
 static bool env_off(void) {
   const char *e = getenv("LLMUX_NO_REPACK");
@@ -48,20 +52,66 @@ static int collect(llmux_model *m, mm_weight **out) {
   return n;
 }
 
-// Tiles w into dst in steps of whole tiles, releasing the file pages read.
-static void tile_matrix(mm_weight *w, uint8_t *dst, size_t *done, size_t total, llmux_progress_fn progress,
-                        void *user) {
-  const uint8_t *src = w->data;
-  for (int64_t r = 0; r < w->n_out; r += CHUNK_ROWS) {
-    int64_t n = w->n_out - r < CHUNK_ROWS ? w->n_out - r : CHUNK_ROWS;
-    size_t off = (size_t)r * w->row_bytes, len = (size_t)n * w->row_bytes;
-    quant_tile_rows(w->type, src + off, dst + off, w->n_in, n);
-    filemap_release(src + off, len);
-    *done += len;
-    if (progress) progress((float)((double)*done / (double)total), user);
+// The copy, split into pieces of CHUNK_ROWS rows of one matrix that the
+// threads claim in turn (the copy is bound by memory and by the kernel
+// zeroing the new pages, both of which more cores speed up).
+typedef struct {
+  mm_weight **ws;
+  uint8_t **dst;
+  int n;
+  long pieces;
+  _Atomic long next;
+  _Atomic size_t done;
+  size_t total;
+  const llmux_model_params *p;
+} repack_job;
+
+static void piece(repack_job *j, long k) {
+  int i = 0;
+  long first = 0;
+  for (;; i++) {  // the matrix piece k falls in
+    long np = (long)((j->ws[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS);
+    if (k < first + np) break;
+    first += np;
   }
-  w->data = dst;
-  w->tiled = true;
+  const mm_weight *w = j->ws[i];
+  int64_t r = (int64_t)(k - first) * CHUNK_ROWS, n = w->n_out - r < CHUNK_ROWS ? w->n_out - r : CHUNK_ROWS;
+  size_t off = (size_t)r * w->row_bytes, len = (size_t)n * w->row_bytes;
+  quant_tile_rows(w->type, (const uint8_t *)w->data + off, j->dst[i] + off, w->n_in, n);
+  filemap_release((const uint8_t *)w->data + off, len);
+  atomic_fetch_add(&j->done, len);
+}
+
+static void repack_worker(void *arg, int ith, int nth) {
+  (void)nth;
+  repack_job *j = arg;
+  for (long k; (k = atomic_fetch_add(&j->next, 1)) < j->pieces;) {
+    piece(j, k);
+    if (ith == 0 && j->p && j->p->progress)  // the caller's thread: progress callbacks need not be thread-safe
+      j->p->progress((float)((double)atomic_load(&j->done) / (double)j->total), j->p->progress_user);
+  }
+}
+
+// Copies the n matrices into region, on a pool of this machine's cores.
+static void tile_all(mm_weight **ws, int n, uint8_t *region, const llmux_model_params *p) {
+  uint8_t **dst = malloc((size_t)n * sizeof *dst);
+  pool *pl = dst ? pool_new(cpu_count()) : NULL;
+  repack_job j = {.ws = ws, .dst = dst, .n = n, .p = p};
+  for (int i = 0; dst && i < n; i++) {
+    dst[i] = i ? dst[i - 1] + aligned(matrix_size(ws[i - 1])) : region;
+    j.pieces += (long)((ws[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS);
+    j.total += matrix_size(ws[i]);
+  }
+  atomic_init(&j.next, 0);
+  atomic_init(&j.done, 0);
+  if (pl) pool_run(pl, repack_worker, &j);
+  else if (dst) repack_worker(&j, 0, 1);
+  for (int i = 0; dst && i < n; i++) {
+    ws[i]->data = dst[i];
+    ws[i]->tiled = true;
+  }
+  pool_free(pl);
+  free(dst);
 }
 
 void repack_weights(llmux_model *m, const llmux_model_params *p) {
@@ -69,20 +119,18 @@ void repack_weights(llmux_model *m, const llmux_model_params *p) {
   mm_weight **ws = malloc(((size_t)m->hp.n_layer * MAX_PER_LAYER + 1) * sizeof *ws);
   if (!ws) return;
   int n = collect(m, ws);
-  size_t total = 0, bytes = 0, done = 0;
+  size_t total = 0, bytes = 0;
   for (int i = 0; i < n; i++) total += matrix_size(ws[i]), bytes += aligned(matrix_size(ws[i]));
   uint8_t *region = n ? filemap_alloc_anon(bytes) : NULL;
-  if (n && !region) log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them",
-                             (double)bytes / (1 << 20));
+  if (n && !region)
+    log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them", (double)bytes / (1 << 20));
   if (region) {
-    uint8_t *dst = region;
-    for (int i = 0; i < n; i++) {
-      tile_matrix(ws[i], dst, &done, total, p ? p->progress : NULL, p ? p->progress_user : NULL);
-      dst += aligned(matrix_size(ws[i]));
-    }
+    double t0 = time_s();
+    tile_all(ws, n, region, p);
     m->repacked = region;
     m->repacked_bytes = bytes;
-    log_info("tiled %d matrices (%.1f MiB) for this CPU's kernels", n, (double)total / (1 << 20));
+    log_info("tiled %d matrices (%.1f MiB) for this CPU's kernels in %.2f s", n, (double)total / (1 << 20),
+             time_s() - t0);
   }
   free(ws);
 }

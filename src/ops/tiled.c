@@ -13,52 +13,31 @@ int quant_tile_group(uint32_t type) {
   }
 }
 
-// The geometry of one tile: its first row, rows, and blocks per group.
+// A tiled matrix's geometry: blocks per row, bytes per block, blocks per group.
 typedef struct {
-  int64_t nb, whole;  // blocks per row; of them in whole groups
-  size_t bytes;       // per block
+  int64_t nb;
+  size_t bytes;
   int group;
 } tile_geom;
 
 static tile_geom geom(uint32_t type, int64_t n_in) {
-  tile_geom g = {.nb = n_in / type_block_size(type), .bytes = type_block_bytes(type), .group = quant_tile_group(type)};
-  g.whole = g.nb / g.group * g.group;
-  return g;
+  return (tile_geom){.nb = n_in / type_block_size(type), .bytes = type_block_bytes(type), .group = quant_tile_group(type)};
 }
 
-// Walks a matrix's runs of blocks in the tiled layout's order: for each
-// tile, each group, each of the tile's rows, the run of that row's blocks
-// in that group; `run` gets the row, its first block and the block count.
-typedef void (*run_fn)(void *ctx, int64_t r, int64_t b, int64_t n);
-
-static void walk(const tile_geom *g, int64_t n_out, run_fn run, void *ctx) {
-  for (int64_t t0 = 0; t0 < n_out; t0 += QUANT_TILE_ROWS) {
-    int64_t nt = n_out - t0 < QUANT_TILE_ROWS ? n_out - t0 : QUANT_TILE_ROWS;
-    for (int64_t b = 0; b < g->nb; b += g->group) {
-      int64_t n = g->nb - b < g->group ? g->nb - b : g->group;
-      for (int64_t i = 0; i < nt; i++) run(ctx, t0 + i, b, n);
-    }
-  }
-}
-
-typedef struct {
-  const tile_geom *g;
-  const uint8_t *src;
-  uint8_t *dst;
-  size_t row_bytes;
-} tile_copy;
-
-static void copy_run(void *ctx, int64_t r, int64_t b, int64_t n) {
-  tile_copy *c = ctx;
-  size_t len = (size_t)n * c->g->bytes;
-  memcpy(c->dst, c->src + (size_t)r * c->row_bytes + (size_t)b * c->g->bytes, len);
-  c->dst += len;
-}
-
+// Writes the tiled layout front to back: for each tile, each group, each of
+// the tile's rows, that row's blocks of the group.
 void quant_tile_rows(uint32_t type, const void *src, void *dst, int64_t n_in, int64_t n_out) {
   tile_geom g = geom(type, n_in);
-  tile_copy c = {&g, src, dst, (size_t)g.nb * g.bytes};
-  walk(&g, n_out, copy_run, &c);
+  size_t row_bytes = (size_t)g.nb * g.bytes;
+  uint8_t *d = dst;
+  for (int64_t t0 = 0; t0 < n_out; t0 += QUANT_TILE_ROWS) {
+    int64_t nt = n_out - t0 < QUANT_TILE_ROWS ? n_out - t0 : QUANT_TILE_ROWS;
+    for (int64_t b = 0; b < g.nb; b += g.group) {
+      size_t len = (size_t)(g.nb - b < g.group ? g.nb - b : g.group) * g.bytes;
+      const uint8_t *s = (const uint8_t *)src + (size_t)t0 * row_bytes + (size_t)b * g.bytes;
+      for (int64_t i = 0; i < nt; i++, d += len) memcpy(d, s + (size_t)i * row_bytes, len);
+    }
+  }
 }
 
 void quant_tile_row(uint32_t type, const void *tiled, int64_t n_in, int64_t n_out, int64_t r, void *dst) {
