@@ -1,7 +1,7 @@
 // make_model: writes a random-weight GGUF model with the shape of a real one,
 // for benchmarks: the speed of a forward pass depends on shapes and types,
 // not on what the weights say. Usage:
-//   llmux-make-model SHAPE TYPE OUT.gguf     SHAPE: qwen2.5-0.5b | llama3.2-1b | tiny
+//   llmux-make-model SHAPE TYPE OUT.gguf     SHAPE: qwen2.5-0.5b | llama3.2-1b | tiny | small
 //                                            TYPE:  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K
 // Norms are F32 (as in real files); the token embedding uses the same type as
 // the other matrices. The vocabulary is synthetic (SentencePiece style).
@@ -25,6 +25,7 @@ static const shape SHAPES[] = {
   {"qwen2.5-0.5b", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1},
   {"llama3.2-1b", "llama", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 0},
   {"tiny", "llama", 4096, 256, 2, 4, 2, 512, 2048, 10000.0f, 0},
+  {"small", "llama", 32000, 1024, 8, 16, 4, 2816, 4096, 10000.0f, 0},  // tests' memory checks: 145 MB at Q8_0
 };
 
 static uint64_t g_rng = 0x1234567887654321ull;
@@ -144,7 +145,7 @@ static void add_layer(gguf_writer *w, const shape *s, int il, uint32_t type) {
 
 int main(int argc, char **argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: %s SHAPE TYPE OUT.gguf  (shapes: qwen2.5-0.5b llama3.2-1b tiny)\n", argv[0]);
+    fprintf(stderr, "usage: %s SHAPE TYPE OUT.gguf  (shapes: qwen2.5-0.5b llama3.2-1b tiny small)\n", argv[0]);
     return 2;
   }
   const shape *s = NULL;

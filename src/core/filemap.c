@@ -103,6 +103,17 @@ size_t filemap_huge_bytes(const void *base) {
   return kb * 1024;
 }
 
+size_t filemap_resident_bytes(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  size_t kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %zu kB", &kb) == 1) break;
+  fclose(f);
+  return kb * 1024;
+}
+
 // The file systems whose page cache holds large folios (XFS; ext4 from 6.16).
 static bool fs_gives_huge_pages(int fd) {
   struct statfs s;

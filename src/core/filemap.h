@@ -30,6 +30,10 @@ void filemap_free_anon(void *p, size_t size);
 // keeps the data, and a later read maps it back.
 void filemap_release(const void *p, size_t size);
 
+// This process's resident memory (VmRSS), 0 when unknown: what the model
+// loader reports, since a loaded model should hold about its file's size.
+size_t filemap_resident_bytes(void);
+
 // Maps size bytes of fd read-only at a 2 MiB-aligned address and asks for
 // huge pages. NULL on failure, with errno set.
 void *filemap_map(int fd, size_t size);

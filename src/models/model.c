@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/filemap.h"
 #include "core/log.h"
@@ -189,9 +190,11 @@ llmux_model *llmux_model_load(const char *path, const llmux_model_params *params
     llmux_model_free(m);
     return NULL;
   }
-  log_info("loaded %s: %s, %d layers, %d embd, %d heads (%d kv), vocab %d, %.1f MiB of weights", path, m->arch,
-           m->hp.n_layer, m->hp.n_embd, m->hp.n_head, m->hp.n_head_kv, m->hp.n_vocab,
-           (double)m->weight_bytes / (1 << 20));
+  log_info("loaded %s: %s, %d layers, %d embd, %d heads (%d kv), vocab %d, %.1f MiB of weights, %.1f MiB of them "
+           "tiled for the %s kernels; process resident %.1f MiB",
+           path, m->arch, m->hp.n_layer, m->hp.n_embd, m->hp.n_head, m->hp.n_head_kv, m->hp.n_vocab,
+           (double)m->weight_bytes / (1 << 20), (double)m->repacked_bytes / (1 << 20), cpu_simd_name(cpu_simd_level()),
+           (double)filemap_resident_bytes() / (1 << 20));
   return m;
 }
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A loaded model holds about its file's size in memory (issue 2: "never twice
+# the file"), also where its matrices are tiled at load (copies in anonymous
+# memory; the file's pages go as each is copied), and the tiled and file
+# layouts generate the same tokens. The model: llmux-make-model's "small"
+# shape at Q8_0 (145 MB, a layout llmux tiles on AVX-512 machines).
+set -uo pipefail
+BIN=${LLMUX_BIN:?}; MK=${LLMUX_MAKE_MODEL:?}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+
+"$MK" small q8_0 "$tmp/m.gguf" 2>"$tmp/mk.err" || { echo "FAIL: llmux-make-model: $(cat "$tmp/mk.err")"; exit 1; }
+size_mib=$(( $(stat -c %s "$tmp/m.gguf") >> 20 ))
+
+# run MODE: one greedy generation with LLMUX_NO_REPACK=MODE; its text in
+# $tmp/out.MODE, and the loader's line (tiled MiB, kernels, resident MiB).
+run() {
+  LLMUX_LOG=info LLMUX_NO_REPACK=$1 "$BIN" run -m "$tmp/m.gguf" -p "one two three" -n 12 --temp 0 -c 256 \
+    > "$tmp/out.$1" 2> "$tmp/err.$1" || { bad "run (LLMUX_NO_REPACK=$1): $(cat "$tmp/err.$1")"; return; }
+  grep -o 'MiB of weights, [0-9.]* MiB of them tiled for the [a-z0-9]* kernels; process resident [0-9.]* MiB' \
+    "$tmp/err.$1" | awk '{print $4, $11, $15}'
+}
+
+read -r tiled kernels resident <<< "$(run 0)"
+echo "file $size_mib MiB; tiled $tiled MiB for $kernels, resident $resident MiB"
+[ -n "$resident" ] || bad "the loader's log line is missing: $(cat "$tmp/err.0")"
+# Where the kernels are AVX-512 (not AMX, whose panels read the file's
+# layout), every Q8_0 matrix is tiled: all but one embedding row per token.
+if [ "$kernels" = avx512 ]; then
+  awk -v t="$tiled" -v s="$size_mib" 'BEGIN { exit !(t > 0.9 * s) }' && ok "matrices tiled" || bad "tiled $tiled of $size_mib MiB"
+else
+  [ "$tiled" = "0.0" ] && ok "nothing tiled for $kernels kernels" || bad "tiled $tiled MiB for $kernels kernels"
+fi
+# Resident: the weights once, plus the binary, its libraries and buffers
+# (about 20 MiB), never the file and its tiled copy.
+awk -v r="$resident" -v s="$size_mib" 'BEGIN { exit !(r < s + 48) }' && ok "resident $resident MiB for a $size_mib MiB file" \
+  || bad "resident $resident MiB for a $size_mib MiB file (twice the file?)"
+
+read -r tiled0 _ resident0 <<< "$(run 1)"
+[ "$tiled0" = "0.0" ] && ok "LLMUX_NO_REPACK=1 tiles nothing" || bad "LLMUX_NO_REPACK=1 tiled $tiled0 MiB"
+awk -v r="$resident0" -v s="$size_mib" 'BEGIN { exit !(r < s + 48) }' && ok "file layout: resident $resident0 MiB" \
+  || bad "file layout: resident $resident0 MiB for a $size_mib MiB file"
+[ -s "$tmp/out.0" ] && cmp -s "$tmp/out.0" "$tmp/out.1" && ok "tiled and file layouts generate the same text" \
+  || bad "the layouts generate different text: '$(cat "$tmp/out.0")' vs '$(cat "$tmp/out.1")'"
+exit $fail
