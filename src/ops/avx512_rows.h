@@ -81,36 +81,31 @@ AI void rows16_init(rows16 *R, const void *w, size_t stride, int64_t nr) {
 }
 
 // A tile of up to 16 weight rows in either layout matmul knows (quant.h,
-// "tiled weights"): GGUF's, each row whole, or tiled, where group g of G
-// blocks holds blocks gG .. gG + G - 1 of each row of the tile in turn (the
-// last group the nb mod G blocks left). tile16_at gives the rows whose
-// bytes at `off` are block b. `tiled` is a constant at every call, so the
-// GGUF layout's code is what it was before the tiled one existed.
+// "tiled weights"): GGUF's, each row whole, or tiled, where group g holds
+// blocks 4g .. 4g + 3 (TILE_GROUP32) of each row of the tile in turn (the
+// last group the nb mod 4 blocks left). tile16_at gives the rows whose bytes
+// at `off` are block b. `tiled` is a constant at every call, so the GGUF
+// layout's code is what it was before the tiled one existed.
 typedef struct {
   rows16 R, T;         // the rows of whole groups (GGUF: of whole rows); of the short last group
   int64_t nb_whole;    // blocks in whole groups
   size_t span, bytes;  // bytes of one group of the tile, of one block
-  int gshift;          // log2 G
 } tile16;
 
 // The tile whose first row is at w, nr rows from there (16 of them at most
-// belong to it), nb blocks of `bytes` a row, tiled in groups of `group`
-// blocks (a power of two), or GGUF's rows when tiled is 0.
-AI void tile16_init(tile16 *t, const void *w, size_t stride, int64_t nr, size_t bytes, int64_t nb, int group,
-                    const int tiled) {
+// belong to it), nb blocks of `bytes` a row.
+AI void tile16_init(tile16 *t, const void *w, size_t stride, int64_t nr, size_t bytes, int64_t nb, const int tiled) {
   t->bytes = bytes;
   if (!tiled) {
     rows16_init(&t->R, w, stride, nr);
     return;
   }
-  size_t nt = (size_t)(nr < 16 ? nr : 16);
-  t->gshift = __builtin_ctz((unsigned)group);
-  t->nb_whole = nb & ~(int64_t)(group - 1);
-  t->span = (size_t)group * bytes * nt;
-  rows16_init(&t->R, w, (size_t)group * bytes, nr);
+  const int64_t G = TILE_GROUP32;
+  t->nb_whole = nb / G * G;
+  t->span = (size_t)G * bytes * (size_t)(nr < 16 ? nr : 16);
+  rows16_init(&t->R, w, (size_t)G * bytes, nr);
   if (t->nb_whole < nb)
-    rows16_init(&t->T, (const uint8_t *)w + (size_t)(t->nb_whole >> t->gshift) * t->span,
-                (size_t)(nb - t->nb_whole) * bytes, nr);
+    rows16_init(&t->T, (const uint8_t *)w + (size_t)(nb / G) * t->span, (size_t)(nb - t->nb_whole) * bytes, nr);
   else
     t->T = t->R;  // never read
 }
@@ -121,7 +116,7 @@ AI const rows16 *tile16_at(const tile16 *t, int64_t b, size_t *off, const int ti
     return &t->R;
   }
   if (b < t->nb_whole) {
-    *off = (size_t)(b >> t->gshift) * t->span + (size_t)(b & (((int64_t)1 << t->gshift) - 1)) * t->bytes;
+    *off = (size_t)b / TILE_GROUP32 * t->span + (size_t)b % TILE_GROUP32 * t->bytes;
     return &t->R;
   }
   *off = (size_t)(b - t->nb_whole) * t->bytes;
@@ -444,9 +439,9 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
                pair32_load_fn load, pair32_fn pair, size_t bytes, int bias, const int tiled) {
   int64_t nb = (int64_t)(stride / bytes);
   tile16 T[2];
-  tile16_init(&T[0], w, stride, nr, bytes, nb, TILE_GROUP32, tiled);
-  if (nr > 16) tile16_init(&T[1], (const uint8_t *)w + 16 * stride, stride, nr - 16, bytes, nb, TILE_GROUP32, tiled);
-  else tile16_init(&T[1], w, stride, nr, bytes, nb, TILE_GROUP32, tiled);
+  tile16_init(&T[0], w, stride, nr, bytes, nb, tiled);
+  if (nr > 16) tile16_init(&T[1], (const uint8_t *)w + 16 * stride, stride, nr - 16, bytes, nb, tiled);
+  else tile16_init(&T[1], w, stride, nr, bytes, nb, tiled);
   __m512i *p = panel;
   int64_t b = k0 / QK, end = (k0 + kn) / QK;
   for (; b + 1 < end; b += 2, p += 2 * P32_VECS) {

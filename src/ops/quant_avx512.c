@@ -172,7 +172,7 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
   if (tiled) pf_stream_init(&pf, w, stride, nr), pf_stream(&pf, PF_AHEAD);
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
     tile16 T;
-    tile16_init(&T, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0, bytes, nb, TILE_GROUP32, tiled);
+    tile16_init(&T, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0, bytes, nb, tiled);
     size_t rows = (size_t)(nr - r0 < 16 ? nr - r0 : 16), off;
     if (!tiled) pf_init(&pf, w, stride, r0, nr, bytes, 1);
     __m512 acc[NC];
