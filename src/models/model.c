@@ -157,6 +157,32 @@ static void read_chat_template(llmux_model *m) {
   m->chat_template[s.n] = 0;
 }
 
+// One progress bar over the load's phases, each a part of it in proportion
+// to its bytes: reading the file (and reading it again into 2 MiB pages
+// where that happens), then tiling. A phase stops short of the end, which
+// load_model reports once, last.
+typedef struct {
+  llmux_progress_fn fn;
+  void *user;
+  float base, span;
+} load_phase;
+
+static void phase_progress(float f, void *u) {
+  const load_phase *ph = u;
+  ph->fn(ph->base + ph->span * (f < 0.999f ? f : 0.999f), ph->user);
+}
+
+static void load_pages(llmux_model *m, const llmux_model_params *p) {
+  llmux_progress_fn fn = p ? p->progress : NULL;
+  double file = (double)m->file->size, tile = (double)repack_planned(m, p);
+  float split = (float)(file / (file + tile));
+  load_phase reading = {fn, fn ? p->progress_user : NULL, 0.0f, split};
+  load_phase tiling = {fn, reading.user, split, 1.0f - split};
+  load_prefault(m, fn ? phase_progress : NULL, &reading);
+  repack_weights(m, p, fn ? phase_progress : NULL, &tiling);
+  if (fn) fn(1.0f, reading.user);
+}
+
 static int load_model(llmux_model *m, const llmux_model_params *p) {
   if (!gguf_get_cstr(m->file, "general.architecture", m->arch, sizeof m->arch))
     return load_fail(m, "general.architecture is missing");
@@ -174,8 +200,7 @@ static int load_model(llmux_model *m, const llmux_model_params *p) {
   m->hp.n_vocab = tokenizer_n_vocab(m->tok);
   if (bind_weights(m) < 0) return -1;
   read_chat_template(m);
-  load_prefault(m, p ? p->progress : NULL, p ? p->progress_user : NULL);
-  repack_weights(m, p);
+  load_pages(m, p);
   return 0;
 }
 

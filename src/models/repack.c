@@ -63,7 +63,8 @@ typedef struct {
   _Atomic long next;
   _Atomic size_t done;
   size_t total;
-  const llmux_model_params *p;
+  llmux_progress_fn progress;
+  void *user;
 } repack_job;
 
 static void piece(repack_job *j, long k) {
@@ -87,17 +88,19 @@ static void repack_worker(void *arg, int ith, int nth) {
   repack_job *j = arg;
   for (long k; (k = atomic_fetch_add(&j->next, 1)) < j->pieces;) {
     piece(j, k);
-    if (ith == 0 && j->p && j->p->progress)  // the caller's thread: progress callbacks need not be thread-safe
-      j->p->progress((float)((double)atomic_load(&j->done) / (double)j->total), j->p->progress_user);
+    if (ith == 0 && j->progress)  // the caller's thread: progress callbacks need not be thread-safe
+      j->progress((float)((double)atomic_load(&j->done) / (double)j->total), j->user);
   }
 }
 
-// Copies the n matrices into region, on a pool of this machine's cores.
-static void tile_all(mm_weight **ws, int n, uint8_t *region, const llmux_model_params *p) {
+// Copies the n matrices into region, on a pool of this machine's cores;
+// false when there is no memory to organize it.
+static bool tile_all(mm_weight **ws, int n, uint8_t *region, llmux_progress_fn progress, void *user) {
   uint8_t **dst = malloc((size_t)n * sizeof *dst);
-  pool *pl = dst ? pool_new(cpu_count()) : NULL;
-  repack_job j = {.ws = ws, .dst = dst, .n = n, .p = p};
-  for (int i = 0; dst && i < n; i++) {
+  if (!dst) return false;
+  pool *pl = pool_new(cpu_count());
+  repack_job j = {.ws = ws, .dst = dst, .n = n, .progress = progress, .user = user};
+  for (int i = 0; i < n; i++) {
     dst[i] = i ? dst[i - 1] + aligned(matrix_size(ws[i - 1])) : region;
     j.pieces += (long)((ws[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS);
     j.total += matrix_size(ws[i]);
@@ -105,32 +108,49 @@ static void tile_all(mm_weight **ws, int n, uint8_t *region, const llmux_model_p
   atomic_init(&j.next, 0);
   atomic_init(&j.done, 0);
   if (pl) pool_run(pl, repack_worker, &j);
-  else if (dst) repack_worker(&j, 0, 1);
-  for (int i = 0; dst && i < n; i++) {
+  else repack_worker(&j, 0, 1);
+  for (int i = 0; i < n; i++) {
     ws[i]->data = dst[i];
     ws[i]->tiled = true;
   }
   pool_free(pl);
   free(dst);
+  return true;
 }
 
-void repack_weights(llmux_model *m, const llmux_model_params *p) {
-  if ((p && p->no_repack) || env_off() || !m->layers) return;
+// The matrices to tile (caller frees), their count in *n and bytes in *total.
+static mm_weight **plan(llmux_model *m, const llmux_model_params *p, int *n, size_t *total) {
+  *n = 0, *total = 0;
+  if ((p && p->no_repack) || env_off() || !m->layers) return NULL;
   mm_weight **ws = malloc(((size_t)m->hp.n_layer * MAX_PER_LAYER + 1) * sizeof *ws);
-  if (!ws) return;
-  int n = collect(m, ws);
-  size_t total = 0, bytes = 0;
-  for (int i = 0; i < n; i++) total += matrix_size(ws[i]), bytes += aligned(matrix_size(ws[i]));
+  if (!ws) return NULL;
+  *n = collect(m, ws);
+  for (int i = 0; i < *n; i++) *total += matrix_size(ws[i]);
+  return ws;
+}
+
+size_t repack_planned(llmux_model *m, const llmux_model_params *p) {
+  int n;
+  size_t total;
+  free(plan(m, p, &n, &total));
+  return total;
+}
+
+void repack_weights(llmux_model *m, const llmux_model_params *p, llmux_progress_fn progress, void *user) {
+  int n;
+  size_t total, bytes = 0;
+  mm_weight **ws = plan(m, p, &n, &total);
+  for (int i = 0; i < n; i++) bytes += aligned(matrix_size(ws[i]));
   uint8_t *region = n ? filemap_alloc_anon(bytes) : NULL;
-  if (n && !region)
-    log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them", (double)bytes / (1 << 20));
-  if (region) {
-    double t0 = time_s();
-    tile_all(ws, n, region, p);
+  double t0 = time_s();
+  if (region && tile_all(ws, n, region, progress, user)) {
     m->repacked = region;
     m->repacked_bytes = bytes;
     log_info("tiled %d matrices (%.1f MiB) for this CPU's kernels in %.2f s", n, (double)total / (1 << 20),
              time_s() - t0);
+  } else if (n) {
+    filemap_free_anon(region, bytes);
+    log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them", (double)bytes / (1 << 20));
   }
   free(ws);
 }
