@@ -419,6 +419,26 @@ AI void unpack_q8_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512
 // Unpacks the block at `off` of the 16 rows.
 typedef void (*unpack32_fn)(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M);
 
+// A block of a tile of nt rows stored transposed (quant.h, Q8_0's tiled
+// layout): loads, no shuffles. Lanes past nt read as zero scales.
+typedef void (*tunpack32_fn)(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M);
+
+AI void tunpack_q8_0(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
+  if (nt == 16) {
+    *D = _mm512_cvtph_ps(load256(blk));
+    UNROLL
+    for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(load512(blk + 32 + 64 * k), flip);
+  } else {
+    __mmask16 m = lanes16(nt);
+    *D = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, blk));
+    UNROLL
+    for (int k = 0; k < 8; k++)
+      W[k] = _mm512_xor_si512(_mm512_maskz_loadu_epi32(m, blk + 2 * nt + 4 * nt * k), flip);
+  }
+  *M = _mm512_setzero_ps();
+}
+
 // Panel of 32-element blocks for 32 rows: per block the two halves' W[8],
 // then their D and M (20 vectors; a tile of 16 rows or fewer repeats its
 // rows in the second half, which is never stored). The bytes are unsigned
@@ -468,6 +488,23 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
       __m512 D, M;
       unpack(R, off, W, &D, &M);
       panel_block32(p, h, W, D, M, bias);
+    }
+  }
+}
+
+// pack32 for blocks stored transposed: block b of a tile of nt rows at b * nt * bytes.
+AI void pack32t(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, tunpack32_fn tunpack,
+                size_t bytes) {
+  int nt[2] = {nr < 16 ? nr : 16, nr > 16 ? nr - 16 : (nr < 16 ? nr : 16)};
+  const uint8_t *tile[2] = {w, nr > 16 ? (const uint8_t *)w + 16 * stride : w};
+  __m512i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+      __m512i W[8];
+      __m512 D, M;
+      tunpack(tile[h] + (size_t)(b * nt[h]) * bytes, nt[h], W, &D, &M);
+      panel_block32(p, h, W, D, M, 0);
     }
   }
 }

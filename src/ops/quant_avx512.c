@@ -63,11 +63,14 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   Q4_1 1.15x, Q4_0 1.06-1.08x. Tiles of 34 KiB measured the same, smaller
 //   ones slower, and the K-quants 0.66-0.86x (they keep the next tile).
 //   Tiled weights (quant.h) read as one stream, which is prefetched
-//   PF_AHEAD bytes ahead of the reads: 2-16 KiB read the same pattern at
-//   0.78-0.93 of a linear read, 1 KiB at 0.70 (bench_read_patterns).
+//   PF_AHEAD bytes ahead of the reads: in bench_read_patterns 2-16 KiB read
+//   the grouped order at 0.78-0.93 of a linear read, 1 KiB at 0.70; in the
+//   kernels (shares of the probe, long rows) 8 KiB gave Q8_0 0.71-0.79 and
+//   Q4_0 0.82-0.92, 4 KiB 0.68 and 0.75-0.79, 16-32 KiB about as 8 with
+//   more spread.
 #define PF_TILE_L1 (40 * 1024)
 #define PF_ROW_AHEAD 512
-#define PF_AHEAD 4096
+#define PF_AHEAD 8192
 typedef struct {
   const char *p, *end;
   int lines, rows;  // rows: per-row prefetch, not the next tile
@@ -222,6 +225,35 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
   }
 }
 
+// gemv32_n for blocks stored transposed (tunpack): one block a step, the
+// tiles read front to back as one stream.
+AI void gemv32t_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
+                  const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, int q81, tunpack32_fn tunpack,
+                  const int nc) {
+  int64_t nb = n / QK;
+  size_t bytes = stride / (size_t)nb;
+  prefetcher pf;
+  pf_stream_init(&pf, w, stride, nr);
+  pf_stream(&pf, PF_AHEAD);
+  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+    int nt = (int)(nr - r0 < 16 ? nr - r0 : 16);
+    const uint8_t *tile = (const uint8_t *)w + (size_t)r0 * stride;
+    size_t blk = (size_t)nt * bytes;
+    __m512 acc[NC];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+      pf_stream(&pf, blk);
+      __m512i W[8];
+      __m512 D, M;
+      tunpack(tile + (size_t)b * blk, nt, W, &D, &M);
+      gemv32_block(acc, W, D, M, b, a, a_stride, aux, aux_stride, q81, nc);
+    }
+    UNROLL
+    for (int c = 0; c < nc; c++) store16(y + c * ldy + r0, acc[c], nr - r0, 0);
+  }
+}
+
 // Tiles of 32 rows (the panel of avx512_rows.h): each activation word,
 // broadcast once, feeds both halves: 12 independent sums for 6 activation
 // rows, measured 14-19% faster than 16 rows x 8 (one vpdpbusd per broadcast).
@@ -308,9 +340,20 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
         load_##name, pair_##name, sizeof(block_##name), 0, tiled);                                           \
   }
-#define TYPE32(name, q81, bias, qload, quad)                                                                  \
+// The tiled layouts (quant.h): blocks in groups, read through tile16, or
+// stored transposed (Q8_0), read through tunpack_.
+#define TILED_GROUPS(name, q81, qload, quad) TYPE32_LAYOUT(name, q81, qload, quad, _tiled, 1)
+#define TILED_TRANSPOSED(name, q81, qload, quad)                                                             \
+  static void gemv_tiled_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,          \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    RUN_SWITCH(gemv32t_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, q81, tunpack_##name)       \
+  }                                                                                                          \
+  static void pack_tiled_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
+    pack32t(w, stride, nr, k0, kn, panel, tunpack_##name, sizeof(block_##name));                            \
+  }
+#define TYPE32(name, q81, bias, qload, quad, tiled)                                                           \
   TYPE32_LAYOUT(name, q81, qload, quad, , 0)                                                                 \
-  TYPE32_LAYOUT(name, q81, qload, quad, _tiled, 1)                                                           \
+  TILED_##tiled(name, q81, qload, quad)                                                                      \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
@@ -321,11 +364,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC,          \
                                          .gemv_tiled = gemv_tiled_##name, .pack_tiled = pack_tiled_##name};
-TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
-TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1)
-TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0)
-TYPE32(q5_1, 1, 0, load_quad_q5_1, quad_q5_1)
-TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0)
+TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0, GROUPS)
+TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1, GROUPS)
+TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0, GROUPS)
+TYPE32(q5_1, 1, 0, load_quad_q5_1, quad_q5_1, GROUPS)
+TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0, TRANSPOSED)
 
 // ---- K-quants, 16 rows (unpacking in avx512_rows.h) --------------------------------------------
 

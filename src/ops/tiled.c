@@ -24,10 +24,40 @@ static tile_geom geom(uint32_t type, int64_t n_in) {
   return (tile_geom){.nb = n_in / type_block_size(type), .bytes = type_block_bytes(type), .group = quant_tile_group(type)};
 }
 
+// Q8_0's tiles hold their blocks transposed: block b of a tile of nt rows
+// is nt * 34 bytes at b * nt * 34: the nt rows' scales (fp16), then for k =
+// 0..7 the quants 4k .. 4k + 3 of each row in turn (4 * nt bytes), which is
+// what the kernels' 16-row transposes of GGUF's layout produce.
+static void q8_block_t(const uint8_t *rows, size_t row_bytes, int64_t nt, int64_t b, uint8_t *out) {
+  for (int64_t r = 0; r < nt; r++) {
+    const block_q8_0 *x = (const block_q8_0 *)(rows + (size_t)r * row_bytes) + b;
+    memcpy(out + 2 * r, &x->d, 2);
+    for (int k = 0; k < 8; k++) memcpy(out + 2 * nt + 4 * nt * k + 4 * r, x->qs + 4 * k, 4);
+  }
+}
+
+static void q8_row_t(const uint8_t *tile, int64_t nt, int64_t nb, int64_t i, block_q8_0 *out) {
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t *blk = tile + (size_t)(b * nt) * sizeof(block_q8_0);
+    memcpy(&out[b].d, blk + 2 * i, 2);
+    for (int k = 0; k < 8; k++) memcpy(out[b].qs + 4 * k, blk + 2 * nt + 4 * nt * k + 4 * i, 4);
+  }
+}
+
 // Writes the tiled layout front to back: for each tile, each group, each of
 // the tile's rows, that row's blocks of the group.
 void quant_tile_rows(uint32_t type, const void *src, void *dst, int64_t n_in, int64_t n_out) {
   tile_geom g = geom(type, n_in);
+  if (type == T_Q8_0) {
+    size_t row_bytes = (size_t)g.nb * g.bytes;
+    for (int64_t t0 = 0; t0 < n_out; t0 += QUANT_TILE_ROWS) {
+      int64_t nt = n_out - t0 < QUANT_TILE_ROWS ? n_out - t0 : QUANT_TILE_ROWS;
+      for (int64_t b = 0; b < g.nb; b++)
+        q8_block_t((const uint8_t *)src + (size_t)t0 * row_bytes, row_bytes, nt, b,
+                   (uint8_t *)dst + (size_t)t0 * row_bytes + (size_t)(b * nt) * g.bytes);
+    }
+    return;
+  }
   size_t row_bytes = (size_t)g.nb * g.bytes;
   uint8_t *d = dst;
   for (int64_t t0 = 0; t0 < n_out; t0 += QUANT_TILE_ROWS) {
@@ -46,6 +76,10 @@ void quant_tile_row(uint32_t type, const void *tiled, int64_t n_in, int64_t n_ou
   int64_t t0 = r / QUANT_TILE_ROWS * QUANT_TILE_ROWS, i = r - t0;
   int64_t nt = n_out - t0 < QUANT_TILE_ROWS ? n_out - t0 : QUANT_TILE_ROWS;
   const uint8_t *tile = (const uint8_t *)tiled + (size_t)t0 * row_bytes;
+  if (type == T_Q8_0) {
+    q8_row_t(tile, nt, g.nb, i, dst);
+    return;
+  }
   size_t span = (size_t)g.group * g.bytes * (size_t)nt;  // one whole group of the tile
   for (int64_t b = 0; b < g.nb; b += g.group) {
     int64_t n = g.nb - b < g.group ? g.nb - b : g.group;
