@@ -36,7 +36,7 @@ static size_t matrix_size(const mm_weight *w) { return w->row_bytes * (size_t)w-
 static size_t aligned(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static bool wanted(const mm_weight *w) {
-  return w->data && !w->tiled && quant_tile_group(w->type) > 0 && matmul_can_tile(w);
+  return w->data && !w->tiled && quant_tiles(w->type) && matmul_can_tile(w);
 }
 
 // The matrices to tile, at most 1 + MAX_PER_LAYER per layer; returns the count.

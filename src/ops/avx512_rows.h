@@ -80,49 +80,6 @@ AI void rows16_init(rows16 *R, const void *w, size_t stride, int64_t nr) {
   R->gidx = _mm512_loadu_si512(idx);
 }
 
-// A tile of up to 16 weight rows in either layout matmul knows (quant.h,
-// "tiled weights"): GGUF's, each row whole, or tiled, where group g holds
-// blocks 4g .. 4g + 3 (TILE_GROUP32) of each row of the tile in turn (the
-// last group the nb mod 4 blocks left). tile16_at gives the rows whose bytes
-// at `off` are block b. `tiled` is a constant at every call, so the GGUF
-// layout's code is what it was before the tiled one existed.
-typedef struct {
-  rows16 R, T;         // the rows of whole groups (GGUF: of whole rows); of the short last group
-  int64_t nb_whole;    // blocks in whole groups
-  size_t span, bytes;  // bytes of one group of the tile, of one block
-} tile16;
-
-// The tile whose first row is at w, nr rows from there (16 of them at most
-// belong to it), nb blocks of `bytes` a row.
-AI void tile16_init(tile16 *t, const void *w, size_t stride, int64_t nr, size_t bytes, int64_t nb, const int tiled) {
-  t->bytes = bytes;
-  if (!tiled) {
-    rows16_init(&t->R, w, stride, nr);
-    return;
-  }
-  const int64_t G = TILE_GROUP32;
-  t->nb_whole = nb / G * G;
-  t->span = (size_t)G * bytes * (size_t)(nr < 16 ? nr : 16);
-  rows16_init(&t->R, w, (size_t)G * bytes, nr);
-  if (t->nb_whole < nb)
-    rows16_init(&t->T, (const uint8_t *)w + (size_t)(nb / G) * t->span, (size_t)(nb - t->nb_whole) * bytes, nr);
-  else
-    t->T = t->R;  // never read
-}
-
-AI const rows16 *tile16_at(const tile16 *t, int64_t b, size_t *off, const int tiled) {
-  if (!tiled) {
-    *off = (size_t)b * t->bytes;
-    return &t->R;
-  }
-  if (b < t->nb_whole) {
-    *off = (size_t)b / TILE_GROUP32 * t->span + (size_t)b % TILE_GROUP32 * t->bytes;
-    return &t->R;
-  }
-  *off = (size_t)(b - t->nb_whole) * t->bytes;
-  return &t->T;
-}
-
 // 16 bytes at `off` of each row, transposed: T[k] lane r = bytes 4k..4k+3 of row r.
 AI void t16x4(const rows16 *R, size_t off, __m512i T[4]) {
   __m512i z[4];
@@ -200,7 +157,8 @@ AI void q5_high(__m512i qh, __m512i W[8]) {
   }
 }
 
-AI void unpack_q4_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
+AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_0);
   __m512i T[4];
   t16x4(R, off + 2, T);
   nib_split(T, W);
@@ -379,7 +337,8 @@ AI void quad_q5_1(const quad32 *Q, int i, __m512i W[8], __m512 *D, __m512 *M) {
   *M = half_ps(QDW(Q, 6 * i), 1);
 }
 
-AI void unpack_q4_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
+AI void unpack_q4_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q4_1);
   __m512i T[4];
   t16x4(R, off + 4, T);
   nib_split(T, W);
@@ -388,7 +347,8 @@ AI void unpack_q4_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512
   *M = half_ps(dm, 1);
 }
 
-AI void unpack_q5_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
+AI void unpack_q5_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_0);
   __m512i T[4];
   t16x4(R, off + 6, T);
   nib_split(T, W);
@@ -397,7 +357,8 @@ AI void unpack_q5_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512
   *M = _mm512_setzero_ps();
 }
 
-AI void unpack_q5_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
+AI void unpack_q5_1(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q5_1);
   __m512i T[4];
   t16x4(R, off + 8, T);
   nib_split(T, W);
@@ -407,7 +368,8 @@ AI void unpack_q5_1(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512
   *M = half_ps(dm, 1);
 }
 
-AI void unpack_q8_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M) {
+AI void unpack_q8_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
+  size_t off = (size_t)b * sizeof(block_q8_0);
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128)
   t16x8(R, off + 2, W);
   UNROLL
@@ -416,26 +378,40 @@ AI void unpack_q8_0(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512
   *M = _mm512_setzero_ps();
 }
 
-// Unpacks the block at `off` of the 16 rows.
-typedef void (*unpack32_fn)(const rows16 *R, size_t off, __m512i W[8], __m512 *D, __m512 *M);
+typedef void (*unpack32_fn)(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M);
 
-// A block of a tile of nt rows stored transposed (quant.h, Q8_0's tiled
-// layout): loads, no shuffles. Lanes past nt read as zero scales.
+// A block of a tile of nt rows stored transposed (quant.h, tiled weights):
+// column after column of the rows' fields, each loaded as one vector whose
+// lane r is row r's. Loads, no shuffles; lanes past nt read as zero.
+AI __m512 tcol_half(const uint8_t *p, int nt) {  // an fp16 column
+  return _mm512_cvtph_ps(nt == 16 ? load256(p) : _mm256_maskz_loadu_epi16(lanes16(nt), p));
+}
+AI __m512i tcol(const uint8_t *p, int nt) {  // a 4-byte column
+  return nt == 16 ? load512(p) : _mm512_maskz_loadu_epi32(lanes16(nt), p);
+}
+
 typedef void (*tunpack32_fn)(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M);
+
+// A Q4 / Q5 block whose nibbles start at column byte q (and Q5's high bits at qh, else -1).
+AI void tunpack_nib(const uint8_t *blk, int nt, int halves, int qh, int q, __m512i W[8], __m512 *D, __m512 *M) {
+  __m512i T[4];
+  UNROLL
+  for (int k = 0; k < 4; k++) T[k] = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
+  nib_split(T, W);
+  if (qh >= 0) q5_high(tcol(blk + (size_t)qh * (size_t)nt, nt), W);
+  *D = tcol_half(blk, nt);
+  *M = halves == 2 ? tcol_half(blk + 2 * (size_t)nt, nt) : _mm512_setzero_ps();
+}
+AI void tunpack_q4_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, -1, 2, W, D, M); }
+AI void tunpack_q4_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 2, -1, 4, W, D, M); }
+AI void tunpack_q5_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, 2, 6, W, D, M); }
+AI void tunpack_q5_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 2, 4, 8, W, D, M); }
 
 AI void tunpack_q8_0(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
-  if (nt == 16) {
-    *D = _mm512_cvtph_ps(load256(blk));
-    UNROLL
-    for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(load512(blk + 32 + 64 * k), flip);
-  } else {
-    __mmask16 m = lanes16(nt);
-    *D = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, blk));
-    UNROLL
-    for (int k = 0; k < 8; k++)
-      W[k] = _mm512_xor_si512(_mm512_maskz_loadu_epi32(m, blk + 2 * nt + 4 * nt * k), flip);
-  }
+  UNROLL
+  for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
+  *D = tcol_half(blk, nt);
   *M = _mm512_setzero_ps();
 }
 
@@ -453,24 +429,20 @@ AI void panel_block32(__m512i *p, int h, const __m512i W[8], __m512 D, __m512 M,
   _mm512_store_ps(p + 18 + h, M);
 }
 
-// Two blocks per step without gathers (pair32). Steps start at even blocks,
-// which in the tiled layout never straddle two groups (G is even).
+// Two blocks per step without gathers (pair32).
 AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, unpack32_fn unpack,
-               pair32_load_fn load, pair32_fn pair, size_t bytes, int bias, const int tiled) {
-  int64_t nb = (int64_t)(stride / bytes);
-  tile16 T[2];
-  tile16_init(&T[0], w, stride, nr, bytes, nb, tiled);
-  if (nr > 16) tile16_init(&T[1], (const uint8_t *)w + 16 * stride, stride, nr - 16, bytes, nb, tiled);
-  else tile16_init(&T[1], w, stride, nr, bytes, nb, tiled);
+               pair32_load_fn load, pair32_fn pair, size_t bytes, int bias) {
+  rows16 R[2];
+  rows16_init(&R[0], w, stride, nr);
+  if (nr > 16) rows16_init(&R[1], (const uint8_t *)w + 16 * stride, stride, nr - 16);
+  else R[1] = R[0];
   __m512i *p = panel;
   int64_t b = k0 / QK, end = (k0 + kn) / QK;
   for (; b + 1 < end; b += 2, p += 2 * P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
-      size_t off;
-      const rows16 *R = tile16_at(&T[h], b, &off, tiled);
       pair32 P;
-      load(R, off, &P);
+      load(&R[h], (size_t)b * bytes, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);
@@ -482,11 +454,9 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
   for (; b < end; b++, p += P32_VECS) {
     UNROLL
     for (int h = 0; h < 2; h++) {
-      size_t off;
-      const rows16 *R = tile16_at(&T[h], b, &off, tiled);
       __m512i W[8];
       __m512 D, M;
-      unpack(R, off, W, &D, &M);
+      unpack(&R[h], b, W, &D, &M);
       panel_block32(p, h, W, D, M, bias);
     }
   }

@@ -9,6 +9,7 @@
 // at run time (core/cpu.h) and tested against it. Kernels never allocate.
 #ifndef LLMUX_QUANT_H
 #define LLMUX_QUANT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -140,24 +141,20 @@ typedef void (*gemm_run_fn)(const void *w, size_t w_stride, int nr, int64_t k0, 
 // packing: y[c * ldy + r] = dot(weight row r, activation row c), r < nr, c < nc.
 typedef void (*gemv_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *a, size_t a_stride,
                         const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy);
-// Tiled weights: layouts of a matrix's bytes that the AVX-512 kernels of
-// the 32-element types read as one stream, the same size as GGUF's. Rows go
-// in tiles of QUANT_TILE_ROWS (the last tile may be shorter). Q4_0, Q4_1,
-// Q5_0 and Q5_1 keep each block's bytes: in a tile, group g holds blocks
-// gG .. gG + G - 1 (G = TILE_GROUP32, a gemv step's four blocks) of the
-// tile's first row, then the same blocks of its second row, and so on; a
-// row's last group holds the nb mod G blocks left. Q8_0 stores each block
-// of a tile transposed (block b of a tile of nt rows at b * nt * 34 bytes:
-// the rows' scales, then for k = 0..7 quants 4k .. 4k + 3 of each row in
-// turn), which the kernels read with loads alone. In GGUF's layout a step of
-// the kernels reads 16 short runs of bytes a row apart, which one core
-// streams at about 60% of a linear read; tiled, a step reads one run
-// (docs/PERFORMANCE.md, session 12). The K-quants stay in GGUF's layout:
-// tiled, they measured no faster.
-#define TILE_GROUP32 4
-// The group size of a type's tiled layout (Q8_0: its blocks are not grouped
-// but transposed; TILE_GROUP32 all the same), 0 for types that are not tiled.
-int quant_tile_group(uint32_t type);
+// Tiled weights: a layout of a matrix's bytes that the AVX-512 kernels of
+// the 32-element types read as one stream, with loads alone, the same size
+// as GGUF's. Rows go in tiles of QUANT_TILE_ROWS (the last tile may be
+// shorter), and each block of a tile is stored transposed: block b of a tile
+// of nt rows is at b * nt * block bytes, and holds its fields column by
+// column (each fp16 field 2 bytes, the rest 4 bytes at a time), each with
+// the nt rows side by side, which is what the kernels' 16-row transposes of
+// GGUF's layout produce. There a step of the kernels reads 16 short runs of
+// bytes a row apart, which one core streams at about 60% of a linear read,
+// and spends most of its work on the transposes (docs/PERFORMANCE.md,
+// session 12). The K-quants stay in GGUF's layout: tiled, they measured no
+// faster.
+// Whether the type has a tiled layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+bool quant_tiles(uint32_t type);
 // dst = the n_out rows of n_in elements at src (GGUF layout), tiled.
 void quant_tile_rows(uint32_t type, const void *src, void *dst, int64_t n_in, int64_t n_out);
 // Row r of a tiled matrix, in GGUF's layout, into dst (row bytes).

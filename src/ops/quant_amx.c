@@ -306,7 +306,7 @@ AI void run32(const void *pv, int nr, int64_t k0, int64_t kn, const void *a, con
 #define AMX32(name, q81, bias)                                                                                \
   static void pack_amx_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {    \
     pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                       \
-        load_##name, pair_##name, sizeof(block_##name), bias, 0);                                             \
+        load_##name, pair_##name, sizeof(block_##name), bias);                                                \
   }                                                                                                           \
   static void run_amx_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,   \
                              size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,        \

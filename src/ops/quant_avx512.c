@@ -77,6 +77,7 @@ typedef struct {
   const char *t;    // tiled: the read position + PF_AHEAD
 } prefetcher;
 
+
 static int g_pf_near;  // AMD: next tile into L1 (set by quant_avx512_table)
 
 AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_t nr, size_t block_bytes,
@@ -164,32 +165,26 @@ AI void gemv32_block(__m512 *acc, const __m512i W[8], __m512 D, __m512 M, int64_
 }
 
 // Blocks are unpacked two at a time (pair32 in avx512_rows.h) and still add
-// in order, one at a time. In the tiled layout a quad is one group and a
-// pair never straddles two (both start at blocks their size divides).
+// in order, one at a time.
 AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                  const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, unpack32_fn unpack, int q81,
                  size_t bytes, pair32_load_fn load, pair32_fn pair, quad32_load_fn qload, quad32_fn quad,
-                 const int tiled, const int nc) {
-  int64_t nb = n / QK;
-  prefetcher pf;
-  if (tiled) pf_stream_init(&pf, w, stride, nr), pf_stream(&pf, PF_AHEAD);
+                 const int nc) {
   for (int64_t r0 = 0; r0 < nr; r0 += 16) {
-    tile16 T;
-    tile16_init(&T, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0, bytes, nb, tiled);
-    size_t rows = (size_t)(nr - r0 < 16 ? nr - r0 : 16), off;
-    if (!tiled) pf_init(&pf, w, stride, r0, nr, bytes, 1);
+    rows16 R;
+    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    prefetcher pf;
+    pf_init(&pf, w, stride, r0, nr, bytes, 1);
     __m512 acc[NC];
     UNROLL
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    int64_t b = 0;
+    int64_t b = 0, nb = n / QK;
     // Quads for one token only: beside 4-8 activation rows the quad's
     // vectors spill and it measured 10-20% slower than pairs.
     for (; qload && nc == 1 && b + 3 < nb; b += 4) {
-      const rows16 *R = tile16_at(&T, b, &off, tiled);
-      if (tiled) pf_stream(&pf, 4 * bytes * rows);
-      else pf_advance(&pf, R, off, 4 * bytes, 4);
+      pf_advance(&pf, &R, (size_t)b * bytes, 4 * bytes, 4);
       quad32 Q;
-      qload(R, off, &Q);
+      qload(&R, (size_t)b * bytes, &Q);
       UNROLL
       for (int i = 0; i < 4; i++) {
         __m512i W[8];
@@ -199,11 +194,9 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
       }
     }
     for (; b + 1 < nb; b += 2) {
-      const rows16 *R = tile16_at(&T, b, &off, tiled);
-      if (tiled) pf_stream(&pf, 2 * bytes * rows);
-      else pf_advance(&pf, R, off, 2 * bytes, 2);
+      pf_advance(&pf, &R, (size_t)b * bytes, 2 * bytes, 2);
       pair32 P;
-      load(R, off, &P);
+      load(&R, (size_t)b * bytes, &P);
       __m512i W[8];
       __m512 D, M;
       pair(&P, 1, W, &D, &M);
@@ -212,12 +205,10 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
       gemv32_block(acc, W, D, M, b + 1, a, a_stride, aux, aux_stride, q81, nc);
     }
     for (; b < nb; b++) {
-      const rows16 *R = tile16_at(&T, b, &off, tiled);
-      if (tiled) pf_stream(&pf, bytes * rows);
-      else pf_advance(&pf, R, off, bytes, 1);
+      pf_advance(&pf, &R, (size_t)b * bytes, bytes, 1);
       __m512i W[8];
       __m512 D, M;
-      unpack(R, off, W, &D, &M);
+      unpack(&R, b, W, &D, &M);
       gemv32_block(acc, W, D, M, b, a, a_stride, aux, aux_stride, q81, nc);
     }
     UNROLL
@@ -330,20 +321,8 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
     RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
-#define TYPE32_LAYOUT(name, q81, qload, quad, suffix, tiled)                                                  \
-  static void gemv##suffix##_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,      \
-                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
-    RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
-               sizeof(block_##name), load_##name, pair_##name, qload, quad, tiled)                           \
-  }                                                                                                          \
-  static void pack##suffix##_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
-    pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
-        load_##name, pair_##name, sizeof(block_##name), 0, tiled);                                           \
-  }
-// The tiled layouts (quant.h): blocks in groups, read through tile16, or
-// stored transposed (Q8_0), read through tunpack_.
-#define TILED_GROUPS(name, q81, qload, quad) TYPE32_LAYOUT(name, q81, qload, quad, _tiled, 1)
-#define TILED_TRANSPOSED(name, q81, qload, quad)                                                             \
+// The tiled layout's gemv and pack (quant.h): blocks stored transposed, read through tunpack_.
+#define TYPE32_TILED(name, q81)                                                                              \
   static void gemv_tiled_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,          \
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH(gemv32t_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, q81, tunpack_##name)       \
@@ -351,9 +330,17 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   static void pack_tiled_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
     pack32t(w, stride, nr, k0, kn, panel, tunpack_##name, sizeof(block_##name));                            \
   }
-#define TYPE32(name, q81, bias, qload, quad, tiled)                                                           \
-  TYPE32_LAYOUT(name, q81, qload, quad, , 0)                                                                 \
-  TILED_##tiled(name, q81, qload, quad)                                                                      \
+#define TYPE32(name, q81, bias, qload, quad)                                                                  \
+  TYPE32_TILED(name, q81)                                                                                    \
+  static void gemv_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,                \
+                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
+    RUN_SWITCH(gemv32_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, unpack_##name, q81,          \
+               sizeof(block_##name), load_##name, pair_##name, qload, quad)                                  \
+  }                                                                                                          \
+  static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
+    pack32(w, stride, nr, k0, kn, panel, unpack_##name,                                                      \
+        load_##name, pair_##name, sizeof(block_##name), 0);                                                  \
+  }                                                                                                          \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
                          int acc) {                                                                          \
@@ -364,11 +351,11 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .pack = pack_##name, \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC,          \
                                          .gemv_tiled = gemv_tiled_##name, .pack_tiled = pack_tiled_##name};
-TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0, GROUPS)
-TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1, GROUPS)
-TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0, GROUPS)
-TYPE32(q5_1, 1, 0, load_quad_q5_1, quad_q5_1, GROUPS)
-TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0, TRANSPOSED)
+TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
+TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1)
+TYPE32(q5_0, 0, 16, load_quad_q5_0, quad_q5_0)
+TYPE32(q5_1, 1, 0, load_quad_q5_1, quad_q5_1)
+TYPE32(q8_0, 0, 128, load_quad_q8_0, quad_q8_0)
 
 // ---- K-quants, 16 rows (unpacking in avx512_rows.h) --------------------------------------------
 

@@ -514,7 +514,7 @@ static void check_model(const arch_case *c, const char *path, int n_vocab, const
     CHECK_MSG(m != NULL, "%s: load: %s", c->name, llmux_last_error());
     if (!m) continue;
     CHECK(llmux_model_n_vocab(m) == n_vocab);
-    bool tiled = quant_tile_group(c->wtype) > 0 && lv == SIMD_AVX512;
+    bool tiled = quant_tiles(c->wtype) && lv == SIMD_AVX512;
     CHECK_MSG(tiled == (m->repacked != NULL), "%s at %s: weights %s tiled", c->name, simd, tiled ? "not" : "wrongly");
     for (int split = 0; split < 2; split++) {
       float *got = run_engine(m, toks, n_vocab, split);

@@ -353,9 +353,9 @@ static void test_tiled(pool **pools) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0};
   static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048};
   static const int64_t n_outs[] = {37, 48}, batches[] = {1, 3, 8, 40};
-  CHECK(quant_tile_group(T_Q4_K) == 0 && quant_tile_group(T_F16) == 0);
+  CHECK(!quant_tiles(T_Q4_K) && !quant_tiles(T_F16));
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-    CHECK(quant_tile_group(types[i]) == TILE_GROUP32);
+    CHECK(quant_tiles(types[i]));
     for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++)
       for (size_t oi = 0; oi < 2; oi++) {
         int64_t n_in = n_ins[ni], n_out = n_outs[oi];
