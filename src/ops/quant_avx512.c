@@ -77,7 +77,6 @@ typedef struct {
   const char *t;    // tiled: the read position + PF_AHEAD
 } prefetcher;
 
-
 static int g_pf_near;  // AMD: next tile into L1 (set by quant_avx512_table)
 
 AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_t nr, size_t block_bytes,
