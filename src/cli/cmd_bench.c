@@ -54,7 +54,7 @@ static void describe_weights(const llmux_model *m, bench_result *r) {
   count_matrix(&m->output, &r->out_params, bytes);
   for (int il = 0; il < m->hp.n_layer; il++) {
     const layer_weights *L = &m->layers[il];
-    const mm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    const mm_weight *ws[LAYER_MATRIX_COUNT] = LAYER_MATRICES(L);
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) count_matrix(ws[i], &r->mm_params, bytes);
   }
   r->type = 0;

@@ -20,7 +20,7 @@ static size_t max_scratch(const llmux_model *m, int n_batch) {
   size_t best = matmul_scratch_bytes(m->output.type, m->output.n_in, n_batch);
   for (int il = 0; il < m->hp.n_layer; il++) {
     const layer_weights *L = &m->layers[il];
-    const mm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    const mm_weight *ws[LAYER_MATRIX_COUNT] = LAYER_MATRICES(L);
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
       if (!ws[i]->data) continue;
       size_t s = matmul_scratch_bytes(ws[i]->type, ws[i]->n_in, n_batch);

@@ -148,7 +148,7 @@ size_t load_weight_bytes(const llmux_model *m) {
   size_t total = matrix_bytes(&m->output) + m->tok_embd.row_bytes;  // one embedding row per token
   for (int il = 0; il < m->hp.n_layer; il++) {
     const layer_weights *L = &m->layers[il];
-    const mm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    const mm_weight *ws[LAYER_MATRIX_COUNT] = LAYER_MATRICES(L);
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) total += matrix_bytes(ws[i]);
   }
   return total;

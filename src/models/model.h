@@ -43,6 +43,12 @@ typedef struct {
   bool swa;                       // this layer uses the sliding window
 } layer_weights;
 
+// A layer's weight matrices, in one order, for the loops that visit them all
+// (absent ones have data NULL): mm_weight *ws[LAYER_MATRIX_COUNT] = LAYER_MATRICES(L).
+#define LAYER_MATRIX_COUNT 8
+#define LAYER_MATRICES(L) \
+  {&(L)->wq, &(L)->wk, &(L)->wv, &(L)->wo, &(L)->wqkv, &(L)->ffn_gate, &(L)->ffn_up, &(L)->ffn_down}
+
 struct llmux_model {
   gguf_file *file;
   char arch[32];

@@ -24,7 +24,6 @@
 #include "core/timing.h"
 #include "ops/quant.h"
 
-#define MAX_PER_LAYER 8
 #define CHUNK_ROWS 1024  // rows per piece of work: whole tiles, a few MiB
 
 static bool env_off(void) {
@@ -39,14 +38,14 @@ static bool wanted(const mm_weight *w) {
   return w->data && !w->tiled && quant_tiles(w->type) && matmul_can_tile(w);
 }
 
-// The matrices to tile, at most 1 + MAX_PER_LAYER per layer; returns the count.
+// The matrices to tile, at most 1 + LAYER_MATRIX_COUNT per layer; returns the count.
 static int collect(llmux_model *m, mm_weight **out) {
   int n = 0;
   if (wanted(&m->output)) out[n++] = &m->output;
   for (int il = 0; il < m->hp.n_layer; il++) {
     layer_weights *L = &m->layers[il];
-    mm_weight *ws[MAX_PER_LAYER] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wqkv, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
-    for (int i = 0; i < MAX_PER_LAYER; i++)
+    mm_weight *ws[LAYER_MATRIX_COUNT] = LAYER_MATRICES(L);
+    for (int i = 0; i < LAYER_MATRIX_COUNT; i++)
       if (wanted(ws[i])) out[n++] = ws[i];
   }
   return n;
@@ -122,7 +121,7 @@ static bool tile_all(mm_weight **ws, int n, uint8_t *region, llmux_progress_fn p
 static mm_weight **plan(llmux_model *m, const llmux_model_params *p, int *n, size_t *total) {
   *n = 0, *total = 0;
   if ((p && p->no_repack) || env_off() || !m->layers) return NULL;
-  mm_weight **ws = malloc(((size_t)m->hp.n_layer * MAX_PER_LAYER + 1) * sizeof *ws);
+  mm_weight **ws = malloc(((size_t)m->hp.n_layer * LAYER_MATRIX_COUNT + 1) * sizeof *ws);
   if (!ws) return NULL;
   *n = collect(m, ws);
   for (int i = 0; i < *n; i++) *total += matrix_size(ws[i]);

@@ -465,8 +465,10 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
 // pack32 for blocks stored transposed: block b of a tile of nt rows at b * nt * bytes.
 AI void pack32t(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, tunpack32_fn tunpack,
                 size_t bytes) {
-  int nt[2] = {nr < 16 ? nr : 16, nr > 16 ? nr - 16 : (nr < 16 ? nr : 16)};
-  const uint8_t *tile[2] = {w, nr > 16 ? (const uint8_t *)w + 16 * stride : w};
+  // Rows 0-15 and 16-31; a tile of 16 rows or fewer repeats the first half.
+  int nt[2] = {nr < 16 ? nr : 16, nr - 16};
+  const uint8_t *tile[2] = {w, (const uint8_t *)w + 16 * stride};
+  if (nr <= 16) nt[1] = nt[0], tile[1] = tile[0];
   __m512i *p = panel;
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
     UNROLL
