@@ -154,9 +154,9 @@ size_t load_weight_bytes(const llmux_model *m) {
   return total;
 }
 
-void load_prefault(const llmux_model *m, void (*progress)(float, void *), void *user) {
+void load_prefault(const llmux_model *m, bool promote, void (*progress)(float, void *), void *user) {
   const gguf_file *f = m->file;
   if (!f->mapped || f->size <= f->data_offset) return;
   filemap_touch(f->base, f->size, progress, user);
-  filemap_promote(f->path, f->base, f->size, progress, user);
+  if (promote) filemap_promote(f->path, f->base, f->size, progress, user);
 }

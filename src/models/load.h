@@ -28,7 +28,8 @@ const float *load_vector(llmux_model *m, const char *name, int64_t n, bool requi
 const float *load_bias(llmux_model *m, const char *name, int64_t n);
 size_t load_weight_bytes(const llmux_model *m);
 // Reads every page of the tensor data once, reporting progress, so that the
-// first request does not pay for the disk.
-void load_prefault(const llmux_model *m, void (*progress)(float, void *), void *user);
+// first request does not pay for the disk; with promote, reads it again into
+// 2 MiB pages where the page cache holds it in small ones (filemap_promote).
+void load_prefault(const llmux_model *m, bool promote, void (*progress)(float, void *), void *user);
 
 #endif

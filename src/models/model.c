@@ -178,7 +178,9 @@ static void load_pages(llmux_model *m, const llmux_model_params *p) {
   float split = (float)(file / (file + tile));
   load_phase reading = {fn, fn ? p->progress_user : NULL, 0.0f, split};
   load_phase tiling = {fn, reading.user, split, 1.0f - split};
-  load_prefault(m, fn ? phase_progress : NULL, &reading);
+  // A second read of the file into 2 MiB pages pays only for what stays in
+  // it; when most of it is copied into the tiled layout, it does not.
+  load_prefault(m, tile < file / 2, fn ? phase_progress : NULL, &reading);
   repack_weights(m, p, fn ? phase_progress : NULL, &tiling);
   if (fn) fn(1.0f, reading.user);
 }
