@@ -149,7 +149,9 @@ void repack_weights(llmux_model *m, const llmux_model_params *p, llmux_progress_
              time_s() - t0);
   } else if (n) {
     filemap_free_anon(region, bytes);
-    log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them", (double)bytes / (1 << 20));
+    log_warn("no memory to tile %.0f MiB of weights; they stay as the file has them (generation runs slower; "
+             "free memory or raise the process's limit, or set LLMUX_NO_REPACK=1 not to try)",
+             (double)bytes / (1 << 20));
   }
   free(ws);
 }

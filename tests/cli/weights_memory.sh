@@ -44,4 +44,25 @@ awk -v r="$resident0" -v s="$size_mib" 'BEGIN { exit !(r < s + 48) }' && ok "fil
   || bad "file layout: resident $resident0 MiB for a $size_mib MiB file"
 [ -s "$tmp/out.0" ] && cmp -s "$tmp/out.0" "$tmp/out.1" && ok "tiled and file layouts generate the same text" \
   || bad "the layouts generate different text: '$(cat "$tmp/out.0")' vs '$(cat "$tmp/out.1")'"
+# Without memory for the tiled copy the model loads as the file has it,
+# says so, and generates the same text. The limit: the least address space
+# (ulimit -v, in steps of 16 MiB) that the file layout runs in, plus 48 MiB,
+# well short of the 125 MiB copy.
+if [ "$kernels" = avx512 ]; then
+  limit=
+  for kb in $(seq 131072 16384 1048576); do
+    (ulimit -v "$kb"; LLMUX_NO_REPACK=1 "$BIN" run -m "$tmp/m.gguf" -p "one two three" -n 12 --temp 0 -c 256 \
+      > /dev/null 2>&1) && { limit=$((kb + 49152)); break; }
+  done
+  if [ -z "$limit" ]; then
+    bad "the file layout did not run in 1 GiB of address space"
+  else
+    (ulimit -v "$limit"; LLMUX_LOG=info "$BIN" run -m "$tmp/m.gguf" -p "one two three" -n 12 --temp 0 -c 256 \
+      > "$tmp/out.low" 2> "$tmp/err.low")
+    grep -q "no memory to tile .* LLMUX_NO_REPACK=1" "$tmp/err.low" && grep -q "0.0 MiB of them tiled" "$tmp/err.low" \
+      && ok "without memory for the copy: a warning that says what to do, nothing tiled" \
+      || bad "ulimit -v $limit: $(cat "$tmp/err.low")"
+    cmp -s "$tmp/out.low" "$tmp/out.1" && ok "and the same text" || bad "without the copy: '$(cat "$tmp/out.low")'"
+  fi
+fi
 exit $fail
