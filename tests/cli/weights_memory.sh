@@ -2,8 +2,9 @@
 # A loaded model holds about its file's size in memory (issue 2: "never twice
 # the file"), also where its matrices are tiled at load (copies in anonymous
 # memory; the file's pages go as each is copied), and the tiled and file
-# layouts generate the same tokens. The model: llmux-make-model's "small"
-# shape at Q8_0 (145 MB, a layout llmux tiles on AVX-512 machines).
+# layouts generate the same tokens, also when there is no memory for the
+# tiled copy. The model: llmux-make-model's "small" shape at Q8_0 (125 MiB,
+# a type llmux tiles on AVX-512 machines).
 set -uo pipefail
 BIN=${LLMUX_BIN:?}; MK=${LLMUX_MAKE_MODEL:?}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
