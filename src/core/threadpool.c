@@ -1,6 +1,7 @@
 // threadpool: see threadpool.h.
 #include "core/threadpool.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -22,7 +23,23 @@ struct pool {
   _Atomic int stop;
   pthread_mutex_t mu;
   pthread_cond_t cv;
+  // Balanced splits: each thread writes its own speed during a run; thread 0
+  // reads them all between runs (pool_run's wait orders the two).
+  double *speed;        // units per ns, a moving average; 0 until first noted
+  struct range *ranges;  // the current plan's units left, one per thread
+  long grain;
 };
+
+// A thread's units not yet taken, [front, back), in one word so that its
+// owner (taking from the front) and a thief (from the back) agree by one
+// compare-and-swap; a cache line each, so that owners do not contend.
+struct range {
+  _Alignas(64) _Atomic uint64_t fb;
+};
+
+static uint64_t fb_pack(uint64_t front, uint64_t back) { return front << 32 | back; }
+static long fb_front(uint64_t fb) { return (long)(fb >> 32); }
+static long fb_back(uint64_t fb) { return (long)(fb & 0xffffffffu); }
 
 struct worker_arg {
   pool *p;
@@ -80,7 +97,9 @@ pool *pool_new(int n_threads) {
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->threads = calloc((size_t)n_threads, sizeof *p->threads);
-  if (!p->threads) goto fail;
+  p->speed = calloc((size_t)n_threads, sizeof *p->speed);
+  p->ranges = aligned_alloc(_Alignof(struct range), (size_t)n_threads * sizeof *p->ranges);
+  if (!p->threads || !p->speed || !p->ranges) goto fail;
   for (int i = 1; i < n_threads; i++) {
     struct worker_arg *wa = malloc(sizeof *wa);
     if (!wa) goto fail;
@@ -110,6 +129,8 @@ void pool_free(pool *p) {
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
   }
+  free(p->speed);
+  free(p->ranges);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free(p);
@@ -133,4 +154,76 @@ void pool_run(pool *p, pool_fn fn, void *arg) {
   }
   fn(arg, 0, p->n);
   for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(i);
+}
+
+// A thread's share is at least a quarter of the fastest one's: a single slow
+// reading (a thread preempted once) costs one lopsided split, not starvation.
+#define MIN_SPEED_RATIO 0.25
+#define SPEED_WEIGHT 0.2  // of the newest reading in the moving average
+
+static double plan_weight(const pool *p, int i, double fastest) {
+  if (fastest <= 0) return 1;  // nothing noted yet: even
+  return p->speed[i] > fastest * MIN_SPEED_RATIO ? p->speed[i] : fastest * MIN_SPEED_RATIO;
+}
+
+void pool_plan(pool *p, long n, long grain) {
+  assert(n >= 0 && (uint64_t)n <= UINT32_MAX);
+  double fastest = 0, total = 0, acc = 0;
+  for (int i = 0; i < p->n; i++) fastest = p->speed[i] > fastest ? p->speed[i] : fastest;
+  for (int i = 0; i < p->n; i++) total += plan_weight(p, i, fastest);
+  long lo = 0;
+  for (int i = 0; i < p->n; i++) {
+    acc += plan_weight(p, i, fastest);
+    long hi = i + 1 == p->n ? n : (long)((double)n * acc / total + 0.5);
+    atomic_store_explicit(&p->ranges[i].fb, fb_pack((uint64_t)lo, (uint64_t)hi), memory_order_relaxed);
+    lo = hi;
+  }
+  p->grain = grain > 0 ? grain : 1;
+}
+
+// The owner takes a quarter of what its range has left (at least a grain):
+// large pieces while there is much, small ones near the end, when a thief
+// may come.
+static bool take_own(pool *p, int ith, long *lo, long *hi) {
+  struct range *r = &p->ranges[ith];
+  uint64_t fb = atomic_load_explicit(&r->fb, memory_order_relaxed);
+  for (;;) {
+    long front = fb_front(fb), back = fb_back(fb), left = back - front;
+    if (left <= 0) return false;
+    long k = left / 4 > p->grain ? left / 4 : p->grain;
+    if (k > left) k = left;
+    if (atomic_compare_exchange_weak_explicit(&r->fb, &fb, fb_pack((uint64_t)(front + k), (uint64_t)back),
+                                              memory_order_relaxed, memory_order_relaxed)) {
+      *lo = front, *hi = front + k;
+      return true;
+    }
+  }
+}
+
+// A thief takes the back half of the largest range left.
+static bool steal(pool *p, long *lo, long *hi) {
+  for (;;) {
+    int victim = -1;
+    long most = 0;
+    uint64_t fb = 0;
+    for (int i = 0; i < p->n; i++) {
+      uint64_t v = atomic_load_explicit(&p->ranges[i].fb, memory_order_relaxed);
+      if (fb_back(v) - fb_front(v) > most) victim = i, most = fb_back(v) - fb_front(v), fb = v;
+    }
+    if (victim < 0) return false;
+    long front = fb_front(fb), back = fb_back(fb), k = (back - front + 1) / 2;
+    if (atomic_compare_exchange_weak_explicit(&p->ranges[victim].fb, &fb, fb_pack((uint64_t)front, (uint64_t)(back - k)),
+                                              memory_order_relaxed, memory_order_relaxed)) {
+      *lo = back - k, *hi = back;
+      return true;
+    }
+  }
+}
+
+bool pool_take(pool *p, int ith, long *lo, long *hi) { return take_own(p, ith, lo, hi) || steal(p, lo, hi); }
+
+void pool_note(pool *p, int ith, double units, int64_t ns) {
+  if (units <= 0 || ns <= 0) return;
+  double s = units / (double)ns, *slot = &p->speed[ith];
+  *slot = *slot > 0 ? *slot + SPEED_WEIGHT * (s - *slot) : s;
 }

@@ -6,6 +6,8 @@
 // A pool is driven by one thread at a time (the model's owner).
 #ifndef LLMUX_THREADPOOL_H
 #define LLMUX_THREADPOOL_H
+#include <stdbool.h>
+#include <stdint.h>
 
 typedef void (*pool_fn)(void *arg, int ith, int nth);
 typedef struct pool pool;
@@ -22,5 +24,21 @@ static inline void pool_split(long n, int ith, int nth, long *lo, long *hi) {
   *lo = ith * per + (ith < rem ? ith : rem);
   *hi = *lo + per + (ith < rem ? 1 : 0);
 }
+
+// Balanced splits, for work of many units that cost about the same, run on
+// threads whose speeds differ and drift: a vCPU whose core a busy neighbour
+// shares ran a decode step's products 1.3-1.8x slower than the other vCPU
+// here, and even on equal cores memory made the two halves of an evenly
+// split product finish 6-9% of its time apart.
+// Before pool_run the caller plans n units: each thread gets a range in
+// proportion to its recent speed. During the run pool_take hands a thread
+// pieces of its own range front first (at least grain units, so that a piece
+// stays one stream through the prefetchers), then halves of the largest
+// range left to others, taken from its back; it returns false when nothing
+// is left. pool_note records how many units a thread did in how long.
+// Any split gives the same results: only who computes which unit changes.
+void pool_plan(pool *p, long n, long grain);
+bool pool_take(pool *p, int ith, long *lo, long *hi);
+void pool_note(pool *p, int ith, double units, int64_t ns);
 
 #endif

@@ -5,7 +5,7 @@
 //      a normalized or gated input (matmul_many_normed, matmul_gated) is
 //      formed on the way, a piece at a time;
 //   2. the output rows are split across threads in whole tiles (claimed as
-//      they go by packed jobs, a fixed range each otherwise), and each
+//      they go by packed jobs, the pool's balanced plan otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk and sweeps every activation row through
 //      it; otherwise it dots each row of the tile with each activation row while
@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/timing.h"
 #include "ops/ops.h"
 #include "ops/quant.h"
 #include "ops/types.h"
@@ -103,7 +104,8 @@ typedef struct {
   int n_parts;
   long tiles;           // of all parts
   _Atomic int arrived;  // threads done with phase 1
-  bool claimed;         // tiles claimed as threads go (else one range per thread)
+  bool claimed;         // tiles claimed as threads go (else the pool's balanced plan)
+  pool *pool;
   _Atomic long next;    // the next unclaimed tile
 } mm_job;
 
@@ -282,17 +284,24 @@ static void run_tiles(const mm_job *j, long lo, long hi) {
 
 // The tiles of all parts split across threads: small outputs (K and V, 128
 // rows) share threads with the large one beside them. A small batch (one
-// decode step, whose tiles take a microsecond each) takes one fixed range
-// per thread. A packed job (a prompt) claims its tiles as it goes, so that a
-// slower core (or one a neighbour shares) takes fewer: each claim takes a
-// share of what is left (1 / (2 nth)), large first, which keeps a K-chunk of
-// the activations in cache across many tiles, and single tiles at the end.
+// decode step, whose tiles take a microsecond each) takes the pool's
+// balanced plan: a range per thread in proportion to its recent speed, read
+// front to back as one stream, whose rest the others take over when its
+// thread falls behind (threadpool.h). A packed job (a prompt) claims its
+// tiles as it goes, so that a slower core (or one a neighbour shares) takes
+// fewer: each claim takes a share of what is left (1 / (2 nth)), large
+// first, which keeps a K-chunk of the activations in cache across many
+// tiles, and single tiles at the end.
 static void product_worker(void *arg, int ith, int nth) {
   mm_job *j = arg;
   if (!j->claimed) {
-    long lo, hi;
-    pool_split(j->tiles, ith, nth, &lo, &hi);
-    run_tiles(j, lo, hi);
+    long lo, hi, done = 0;
+    int64_t t0 = time_ns();
+    while (pool_take(j->pool, ith, &lo, &hi)) {
+      run_tiles(j, lo, hi);
+      done += hi - lo;
+    }
+    pool_note(j->pool, ith, (double)done * (double)j->n_in, time_ns() - t0);
     return;
   }
   long lo = atomic_load_explicit(&j->next, memory_order_relaxed);
@@ -394,6 +403,13 @@ static bool same_format(const mm_part *a, const mm_part *b) {
          fa.aux_bias == fb.aux_bias;
 }
 
+// Balanced splits take pieces of a stream long enough for the prefetchers
+// to pay off: about 32 KiB of weights, whole tiles.
+static long plan_grain(const mm_part *pt) {
+  size_t tile_bytes = (size_t)pt->tile * pt->w->row_bytes;
+  return tile_bytes >= 32768 ? 1 : (long)(32768 / tile_bytes);
+}
+
 // Quantizes the input once for the job's parts, then runs their products.
 static void run_job(pool *p, mm_job *j, void *scratch) {
   act_fmt f = act_format(&j->parts[0]);
@@ -419,6 +435,8 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   atomic_init(&j->arrived, 0);
   atomic_init(&j->next, 0);
   j->claimed = pool_size(p) > 1 && j->parts[0].gemm && !j->parts[0].gemv;
+  j->pool = p;
+  if (!j->claimed) pool_plan(p, j->tiles, pool_size(p) > 1 ? plan_grain(&j->parts[0]) : j->tiles);
   pool_run(p, matmul_worker, j);
 }
 

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cpu.h"
 #include "core/fp16.h"
@@ -63,6 +64,66 @@ static void test_pool(void) {
   long lo, hi, total = 0;
   for (int i = 0; i < 3; i++) pool_split(10, i, 3, &lo, &hi), total += hi - lo;
   CHECK(total == 10);
+}
+
+// Balanced splits, taken one thread after another outside a run, where
+// every step is known: the plan follows the noted speeds, an owner takes
+// its range front first, and then steals the back half of what is left.
+static void test_pool_plan_sequential(void) {
+  pool *p = pool_new(2);
+  long lo, hi;
+  pool_plan(p, 100, 1);  // nothing noted: even
+  CHECK(pool_take(p, 1, &lo, &hi) && lo == 50 && hi == 62);  // a quarter of 50
+  long own = 0;
+  while (own < 50 && pool_take(p, 0, &lo, &hi)) {
+    CHECK(lo == own);
+    own = hi;
+  }
+  CHECK(own == 50);
+  CHECK(pool_take(p, 0, &lo, &hi) && lo == 81 && hi == 100);  // half of [62, 100), from the back
+  pool_note(p, 0, 3000, 1000);
+  pool_note(p, 1, 1000, 1000);  // a third as fast
+  pool_plan(p, 400, 8);
+  CHECK(pool_take(p, 1, &lo, &hi) && lo == 300 && hi == 325);
+  CHECK(pool_take(p, 0, &lo, &hi) && lo == 0 && hi == 75);
+  pool_note(p, 1, 1, 1000000);  // far slower: still a quarter of the fastest
+  pool_plan(p, 500, 1);
+  CHECK(pool_take(p, 1, &lo, &hi) && lo >= 390 && lo <= 410);
+  pool_free(p);
+}
+
+typedef struct {
+  pool *p;
+  _Atomic int taken[1000];
+  long done[4];
+} steal_job;
+
+// Thread 1 dawdles over each piece: the others take what it has left.
+static void steal_task(void *arg, int ith, int nth) {
+  (void)nth;
+  steal_job *j = arg;
+  long lo, hi;
+  while (pool_take(j->p, ith, &lo, &hi)) {
+    for (long i = lo; i < hi; i++) atomic_fetch_add(&j->taken[i], 1);
+    j->done[ith] += hi - lo;
+    if (ith == 1) usleep(2000);
+  }
+}
+
+static void test_pool_steal(void) {
+  for (int n = 2; n <= 4; n++) {
+    pool *p = pool_new(n);
+    static steal_job j;
+    memset(&j, 0, sizeof j);
+    j.p = p;
+    pool_plan(p, 1000, 3);
+    pool_run(p, steal_task, &j);
+    int bad = 0;
+    for (int i = 0; i < 1000; i++) bad += atomic_load(&j.taken[i]) != 1;
+    CHECK_MSG(bad == 0, "%d units not taken exactly once with %d threads", bad, n);
+    CHECK_MSG(j.done[1] < 1000 / n, "the slow thread did %ld of 1000 units with %d threads", j.done[1], n);
+    pool_free(p);
+  }
 }
 
 typedef struct {
@@ -210,6 +271,8 @@ int main(void) {
   test_cpu_vendor();
   test_silu_levels();
   test_pool();
+  test_pool_plan_sequential();
+  test_pool_steal();
   test_textstream();
   test_sampler();
   return tu_finish();
