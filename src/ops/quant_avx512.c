@@ -67,7 +67,16 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   the grouped order at 0.78-0.93 of a linear read, 1 KiB at 0.70; in the
 //   kernels (shares of the probe, long rows) 8 KiB gave Q8_0 0.71-0.79 and
 //   Q4_0 0.82-0.92, 4 KiB 0.68 and 0.75-0.79, 16-32 KiB about as 8 with
-//   more spread.
+//   more spread. But once the tiles' columns were loaded as 256-bit halves
+//   (tcol), the hardware alone streamed rows of up to about 2 KiB faster
+//   (us per call, weights spread over 1 GiB, one thread, with against
+//   without): Q8_0 4864 x 896 170, 163 -> 149, 143; 151936 x 896 5300,
+//   5115 -> 4817, 4540; 8192 x 2048 651-743 -> 606-634 (two threads 336-354
+//   -> 317-328); Q4_0 8192 x 2048 373-377 -> 317-367, Q4_1 and Q5_1
+//   4864 x 896 10-12% faster. Longer rows still gain from it: Q4_0
+//   2048 x 8192 427, 434 against 460, 467 without, Q8_0 695, 770 against
+//   748, 808, Q4_0 896 x 4864 104-110 against 110-129.
+#define PF_STREAM_MIN_ROW 2304
 #define PF_TILE_L1 (40 * 1024)
 #define PF_ROW_AHEAD 512
 #define PF_AHEAD 8192
@@ -90,10 +99,11 @@ AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_
 }
 
 // Tiled weights: the stream of the nr rows at w, prefetched ahead of reads
-// that have consumed `done` bytes more.
+// that have consumed `done` bytes more; rows of up to PF_STREAM_MIN_ROW
+// bytes are left to the hardware prefetchers.
 AI void pf_stream_init(prefetcher *pf, const void *w, size_t stride, int64_t nr) {
   pf->p = pf->t = w;
-  pf->end = (const char *)w + (size_t)nr * stride;
+  pf->end = (const char *)w + (stride > PF_STREAM_MIN_ROW ? (size_t)nr * stride : 0);
 }
 
 AI void pf_stream(prefetcher *pf, size_t done) {
@@ -127,14 +137,14 @@ AI void pf_advance(prefetcher *pf, const rows16 *R, size_t off, size_t span, int
 }
 
 // One block's products with one activation block: the int32 sums per row.
+// Four chains of two: a block's sums are ready sooner, so more blocks
+// overlap (tiled gemv in L2: Q4_0 68-71 -> 75-77 GB/s, Q8_0 86-89 -> 92-93,
+// against two chains of four). Integer sums: the same bits in any order.
 AI __m512i dot8(const __m512i W[8], const int8_t *qs, __m512i init) {
-  __m512i s0 = init, s1 = _mm512_setzero_si512();
+  __m512i s[4] = {init, _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
   UNROLL
-  for (int k = 0; k < 8; k += 2) {
-    s0 = dpbusd_b(s0, W[k], qs + 4 * k);
-    s1 = dpbusd_b(s1, W[k + 1], qs + 4 * k + 4);
-  }
-  return _mm512_add_epi32(s0, s1);
+  for (int k = 0; k < 8; k++) s[k % 4] = dpbusd_b(s[k % 4], W[k], qs + 4 * k);
+  return _mm512_add_epi32(_mm512_add_epi32(s[0], s[1]), _mm512_add_epi32(s[2], s[3]));
 }
 
 // Activation block b: quants and (Q8_1) the block size differ.
