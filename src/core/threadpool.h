@@ -36,7 +36,8 @@ static inline void pool_split(long n, int ith, int nth, long *lo, long *hi) {
 // stays one stream through the prefetchers), then halves of the largest
 // range left to others, taken from its back; it returns false when nothing
 // is left. pool_note records how many units a thread did in how long.
-// Any split gives the same results: only who computes which unit changes.
+// Which thread takes a unit changes from run to run, so a unit's result must
+// not depend on it (matmul's tiles: each row's sums are the same wherever).
 void pool_plan(pool *p, long n, long grain);
 bool pool_take(pool *p, int ith, long *lo, long *hi);
 void pool_note(pool *p, int ith, double units, int64_t ns);
