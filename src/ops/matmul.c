@@ -391,7 +391,7 @@ typedef struct {
 static act_fmt act_format(const mm_part *pt) {
   act_fmt f = {.vdt = quant_vec_dot_type(pt->w->type)};
   const quant_gemm *g = pt->gemm;
-  f.as_f32 = g && g->act_f32;
+  f.as_f32 = g && g->act_f32 && !(pt->gemv && g->gemv_act_half);
   f.tiles = g && !pt->gemv ? g->act_tiles : 0;
   f.aux_bias = g && g->aux_bias != 0 && needs_aux(f.vdt) ? g->aux_bias : 0;
   return f;

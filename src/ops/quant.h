@@ -165,6 +165,7 @@ typedef struct {
   int64_t kc;          // K-chunk per panel (elements), 0 without packing
   int aux_bias;        // >0: activation rows need act_aux with this bias (Q8_0), -1: Q8_1 aux
   int act_f32;         // run and gemv want F16/BF16 activations as floats (rounded through the type)
+  int gemv_act_half;   // but gemv wants them in the type itself: half the bytes to keep in L1
   int act_tiles;       // run wants activations tiled (quant_act_tile: a TILE_ value); gemv reads plain rows
   size_t panel_bytes;  // for pack
   gemm_pack_fn pack;
