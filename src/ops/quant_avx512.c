@@ -225,17 +225,59 @@ AI void gemv32_n(int64_t n, const void *w, size_t stride, int64_t nr, const void
   }
 }
 
+// Long rows, one token: four tiles at once, each block of the input read
+// once for all four. A tile of rows longer than PF_STREAM_MIN_ROW streams
+// more than L1 between two reads of the same input block, so tile by tile
+// the input row came back from L2 for every tile (with the input confined to
+// 32 of 152 blocks, timing only, Q8_0 896 x 4864 took 175 us against 205).
+// Four tiles side by side are four streams, each prefetched as the single
+// one is (weights over 1 GiB, one thread, us per call, tile by tile against
+// four at once): Q8_0 896 x 4864 165, 166 -> 140, 138 (two threads 87.5,
+// 87.4 -> 83.2, 86.3); Q8_0 2048 x 8192 682, 695 -> 507, 557; Q4_0
+// 2048 x 8192 402, 393 -> 305, 322; Q5_0 896 x 4864 128, 135 -> 98, 98;
+// Q4_0 896 x 4864 94, 100 -> 83, 87. Two at once gained about half as
+// much; on short rows four streams were 15-30% slower than one.
+#define GEMV_GROUP 4
+
+AI void gemv32t_group(int64_t nb, const uint8_t *tile0, size_t tile_bytes, size_t blk, const void *a,
+                      const act_aux *aux, float *y, int q81, tunpack32_fn tunpack) {
+  __m512 acc[GEMV_GROUP][1];
+  prefetcher pf[GEMV_GROUP];
+  UNROLL
+  for (int t = 0; t < GEMV_GROUP; t++) {
+    pf_stream_init(&pf[t], tile0 + (size_t)t * tile_bytes, tile_bytes, 1);
+    pf_stream(&pf[t], PF_AHEAD);
+    acc[t][0] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b++) {
+    UNROLL
+    for (int t = 0; t < GEMV_GROUP; t++) {
+      pf_stream(&pf[t], blk);
+      __m512i W[8];
+      __m512 D, M;
+      tunpack(tile0 + (size_t)t * tile_bytes + (size_t)b * blk, 16, W, &D, &M);
+      gemv32_block(acc[t], W, D, M, b, a, 0, aux, 0, q81, 1);
+    }
+  }
+  UNROLL
+  for (int t = 0; t < GEMV_GROUP; t++) store16(y + 16 * t, acc[t][0], 16, 0);
+}
+
 // gemv32_n for blocks stored transposed (tunpack): one block a step, the
-// tiles read front to back as one stream.
+// tiles read front to back as one stream (long rows: four streams, above).
 AI void gemv32t_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride,
                   const act_aux *aux, size_t aux_stride, float *y, int64_t ldy, int q81, tunpack32_fn tunpack,
                   const int nc) {
-  int64_t nb = n / QK;
+  int64_t nb = n / QK, r0 = 0;
   size_t bytes = stride / (size_t)nb;
+  if (nc == 1 && stride > PF_STREAM_MIN_ROW)
+    for (; r0 + 16 * GEMV_GROUP <= nr; r0 += 16 * GEMV_GROUP)
+      gemv32t_group(nb, (const uint8_t *)w + (size_t)r0 * stride, 16 * stride, 16 * bytes, a, aux, y + r0, q81,
+                    tunpack);
   prefetcher pf;
-  pf_stream_init(&pf, w, stride, nr);
+  pf_stream_init(&pf, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
   pf_stream(&pf, PF_AHEAD);
-  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+  for (; r0 < nr; r0 += 16) {
     int nt = (int)(nr - r0 < 16 ? nr - r0 : 16);
     const uint8_t *tile = (const uint8_t *)w + (size_t)r0 * stride;
     size_t blk = (size_t)nt * bytes;
