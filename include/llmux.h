@@ -112,7 +112,7 @@ typedef enum { LLMUX_KV_F16 = 0, LLMUX_KV_F32 = 1 } llmux_kv_type;
 typedef struct {
   int n_ctx;      // tokens of context; 0: the model's training context, capped at 4096
   int n_batch;    // most tokens per forward pass (prompt chunks); 0: 512
-  int n_threads;  // 0: one per core
+  int n_threads;  // 0: one per core; at most 1024
   llmux_kv_type kv_type;
 } llmux_context_params;
 

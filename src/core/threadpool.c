@@ -91,29 +91,34 @@ static void *worker_main(void *varg) {
 
 pool *pool_new(int n_threads) {
   if (n_threads <= 0) n_threads = cpu_count();
+  if (n_threads > POOL_MAX_THREADS) {
+    err_set("%d threads asked for; a pool runs 1 to %d (0: one per core)", n_threads, POOL_MAX_THREADS);
+    return NULL;
+  }
   pool *p = calloc(1, sizeof *p);
+  int started = 1;  // the caller's thread; workers are counted as they start
   if (!p) goto fail;
-  p->n = n_threads;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->threads = calloc((size_t)n_threads, sizeof *p->threads);
   p->speed = calloc((size_t)n_threads, sizeof *p->speed);
   p->ranges = aligned_alloc(_Alignof(struct range), (size_t)n_threads * sizeof *p->ranges);
   if (!p->threads || !p->speed || !p->ranges) goto fail;
-  for (int i = 1; i < n_threads; i++) {
+  for (; started < n_threads; started++) {
     struct worker_arg *wa = malloc(sizeof *wa);
     if (!wa) goto fail;
     wa->p = p;
-    wa->ith = i;
-    if (pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
+    wa->ith = started;
+    if (pthread_create(&p->threads[started], NULL, worker_main, wa) != 0) {
       free(wa);
-      p->n = i;  // only threads 1..i-1 exist
       goto fail;
     }
   }
+  p->n = n_threads;
   return p;
 fail:
   err_set("cannot start %d threads", n_threads);
+  if (p) p->n = started;  // pool_free joins only the workers that exist
   pool_free(p);
   return NULL;
 }

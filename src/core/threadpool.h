@@ -12,7 +12,9 @@
 typedef void (*pool_fn)(void *arg, int ith, int nth);
 typedef struct pool pool;
 
-// n_threads <= 0 means one per CPU. Returns NULL (and sets the error) on failure.
+#define POOL_MAX_THREADS 1024
+// n_threads <= 0 means one per CPU; more than POOL_MAX_THREADS is an error.
+// Returns NULL (and sets the error) on failure.
 pool *pool_new(int n_threads);
 void pool_free(pool *p);
 int pool_size(const pool *p);

@@ -116,9 +116,13 @@ llmux_context *context_new(llmux_model *m, const llmux_context_params *params, i
   c->rope = m->hp.rope;
   if (m->rope_long_factors && c->n_ctx > c->rope.n_ctx_orig) c->rope.freq_factors = m->rope_long_factors;
   c->pool = pool_new(p.n_threads);
-  if (!c->pool || !alloc_kv(c) || !alloc_scratch(c)) {
+  if (!c->pool) {  // pool_new said why
     llmux_context_free(c);
+    return NULL;
+  }
+  if (!alloc_kv(c) || !alloc_scratch(c)) {
     err_set("cannot allocate a context of %d x %d tokens: out of memory", c->n_seq, c->n_ctx);
+    llmux_context_free(c);
     return NULL;
   }
   log_info("context: %d x %d tokens, KV cache %s %.1f MiB, batch %d, %d threads", c->n_seq, c->n_ctx,

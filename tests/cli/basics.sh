@@ -25,6 +25,8 @@ printf 'Once upon a time\nThe dog\n' | "$BIN" chat -m "$M" --temp 0 -n 16 > "$tm
 "$BIN" frobnicate 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "unknown command" "$tmp/err" && ok "unknown command" || bad "unknown command"
 "$BIN" run -m "$M" -p x --bogus 2>"$tmp/err"; [ $? -eq 2 ] && grep -q "bogus" "$tmp/err" && ok "unknown option" || bad "unknown option"
 "$BIN" detokenize -m "$M" 99999 2>"$tmp/err"; [ $? -ne 0 ] && grep -q "outside the vocabulary" "$tmp/err" && ok "bad token id" || bad "bad token id"
+"$BIN" run -m "$M" -p x -n 1 -t 100000 2>"$tmp/err"; [ $? -ne 0 ] && grep -q "100000 threads asked for; a pool runs 1 to" "$tmp/err" \
+  && ! grep -q "out of memory" "$tmp/err" && ok "too many threads" || bad "too many threads: $(cat "$tmp/err")"
 
 # bench without the memory for its bandwidth probe (512 MiB) says so and
 # what to do, whether or not it generates, and exits 1.

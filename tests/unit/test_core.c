@@ -61,6 +61,8 @@ static void test_pool(void) {
     for (int t = 0; t < n; t++) CHECK(j.hits[t] == 500);
     pool_free(p);
   }
+  CHECK(pool_new(POOL_MAX_THREADS + 1) == NULL);
+  CHECK_MSG(strstr(llmux_last_error(), "threads asked for"), "error: %s", llmux_last_error());
   long lo, hi, total = 0;
   for (int i = 0; i < 3; i++) pool_split(10, i, 3, &lo, &hi), total += hi - lo;
   CHECK(total == 10);
