@@ -5,7 +5,7 @@
 //   e.g. build/bench/bench_matmul q4_0 4864 896 1 2
 //
 // With one token it reports the weight bytes streamed per second; the weights
-// are replicated to span 256 MiB so that each call reads them from memory, not
+// are replicated to span 1 GiB so that each call reads them from memory, not
 // from the last-level cache (as in a real model, whose layers do not fit), in
 // 2 MiB pages (as the engine maps model files), and beside that rate the
 // plain streaming read of llmux bench's bandwidth probe, measured just before
@@ -15,9 +15,9 @@
 // BENCH_HOT=1 keeps a single copy for one token too (cache-resident kernel speed).
 // BENCH_TILED=1 times the weights in the tiled layout (quant.h), as llmux
 // loads them where this machine's kernels read it.
-// BENCH_SPAN_MB=N spreads the copies over N MiB instead of 256: here a
-// 256 MiB span still read 15-25% faster than a model's weights do (some of
-// it stays in a cache the machine has beyond L2), and 1024 matched the
+// BENCH_SPAN_MB=N spreads the copies over N MiB instead: until session 13 the
+// span was 256 MiB, which read 15-25% faster than a model's weights do (some
+// of it stays in a cache the machine has beyond L2); 1 GiB matched the
 // model's per-matrix speeds.
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   size_t rb = type_row_bytes(type, n_in), mat = rb * (size_t)n_out;
-  size_t span = getenv("BENCH_SPAN_MB") ? (size_t)atol(getenv("BENCH_SPAN_MB")) << 20 : (size_t)256 << 20;
+  size_t span = getenv("BENCH_SPAN_MB") ? (size_t)atol(getenv("BENCH_SPAN_MB")) << 20 : (size_t)1024 << 20;
   int copies = nt == 1 && !getenv("BENCH_HOT") ? (int)(span / mat) + 1 : 1;
   size_t w_bytes = (mat * (size_t)copies + (2u << 20) - 1) / (2u << 20) * (2u << 20);
   uint8_t *w = mmap(NULL, w_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
