@@ -488,6 +488,45 @@ AI void pack32t(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, vo
   }
 }
 
+// A K-quant super-block's bytes come from 16 rows in GGUF's layout (R) or
+// from a tile of nt rows stored transposed (quant.h). In the tiled layout
+// of the K-quants every field is in 4-byte columns but a block's last two
+// bytes where its size is 2 mod 4 (Q3_K's and Q6_K's d, one 2-byte
+// column), so byte `off` of the rows, block b's byte c (off = b * bytes +
+// c), is at tile + off * nt. `tiled` is a constant where the source is
+// made: the kernels inline each layout's loads.
+typedef struct {
+  const rows16 *R;
+  const uint8_t *tile;
+  int nt, tiled;
+} ksrc;
+
+// 16 or 32 bytes at `off` of each row: T[k] lane r = bytes 4k..4k+3 of row r.
+AI void kcols4(const ksrc *S, size_t off, __m512i T[4]) {
+  if (S->tiled) {
+    UNROLL
+    for (int k = 0; k < 4; k++) T[k] = tcol(S->tile + (off + 4 * (size_t)k) * (size_t)S->nt, S->nt);
+  } else {
+    t16x4(S->R, off, T);
+  }
+}
+AI void kcols8(const ksrc *S, size_t off, __m512i T[8]) {
+  if (S->tiled) {
+    UNROLL
+    for (int k = 0; k < 8; k++) T[k] = tcol(S->tile + (off + 4 * (size_t)k) * (size_t)S->nt, S->nt);
+  } else {
+    t16x8(S->R, off, T);
+  }
+}
+// The dword at `off` of each row.
+AI __m512i kdword(const ksrc *S, size_t off) {
+  return S->tiled ? tcol(S->tile + off * (size_t)S->nt, S->nt) : gather32(S->R, off);
+}
+// The fp16 at `off`, the last two bytes of a block whose size is 2 mod 4.
+AI __m512 khalf_end(const ksrc *S, size_t off) {
+  return S->tiled ? tcol_half(S->tile + off * (size_t)S->nt, S->nt) : half_ps(gather32(S->R, off - 2), 1);
+}
+
 // ---- K-quants, 16 rows -------------------------------------------------------------------------
 // A super-block unpacks to a head and four groups of 64 values. Head: SC[j]
 // the int32 scale of sub-block j (16 values), CM[i] the int16 pair (cm[2i],
@@ -516,24 +555,24 @@ AI __m512i low_nib(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0F
 AI __m512i high_nib(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)); }
 
 // Q2_K: scales[16] (scale | min << 4), qs[64], d, dmin.
-AI void head_q2_K(const rows16 *R, size_t off, khead *H) {
-  __m512i S[4];
-  t16x4(R, off, S);
+AI void head_q2_K(const ksrc *S, size_t off, khead *H) {
+  __m512i X[4];
+  kcols4(S, off, X);
   UNROLL
-  for (int j = 0; j < 16; j++) H->SC[j] = _mm512_and_si512(byte_u32(S[j / 4], j % 4), _mm512_set1_epi32(0xF));
+  for (int j = 0; j < 16; j++) H->SC[j] = _mm512_and_si512(byte_u32(X[j / 4], j % 4), _mm512_set1_epi32(0xF));
   UNROLL
-  for (int i = 0; i < 8; i++) H->CM[i] = _mm512_srli_epi16(bytes_u16(S[i / 2], 2 * i % 4, 2 * i % 4 + 1), 4);
-  __m512i dd = gather32(R, off + 80);
+  for (int i = 0; i < 8; i++) H->CM[i] = _mm512_srli_epi16(bytes_u16(X[i / 2], 2 * i % 4, 2 * i % 4 + 1), 4);
+  __m512i dd = kdword(S, off + 80);
   H->D = half_ps(dd, 0);
   H->DM = half_ps(dd, 1);
 }
 
 // Q2_K group g: qs[32h + l0 + 0..15], 2-bit fields s = 0..3 -> sub-block 8h + 2s + l0/16.
-AI void group_q2_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+AI void group_q2_K(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   (void)H;
   int h = g / 2, l0 = 16 * (g % 2);
   __m512i T[4];
-  t16x4(R, off + 16 + 32 * h + l0, T);
+  kcols4(S, off + 16 + 32 * h + l0, T);
   UNROLL
   for (int s = 0; s < 4; s++) {
     J[s] = 8 * h + 2 * s + l0 / 16;
@@ -542,14 +581,22 @@ AI void group_q2_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
   }
 }
 
-// Q3_K: hmask[32], qs[64], scales[12] (6-bit, offset 32), d. The head reads
-// bytes 94..109, which hold the scales and d (and stay inside the block).
-AI void head_q3_K(const rows16 *R, size_t off, khead *H) {
-  __m512i T[4];
-  t16x4(R, off + 94, T);
-  __m512i w0 = _mm512_or_si512(_mm512_srli_epi32(T[0], 16), _mm512_slli_epi32(T[1], 16));
-  __m512i w1 = _mm512_or_si512(_mm512_srli_epi32(T[1], 16), _mm512_slli_epi32(T[2], 16));
-  __m512i w2 = _mm512_or_si512(_mm512_srli_epi32(T[2], 16), _mm512_slli_epi32(T[3], 16));
+// Q3_K: hmask[32], qs[64], scales[12] (6-bit, offset 32), d. In GGUF's
+// layout the head reads bytes 94..109, which hold the scales and d (and
+// stay inside the block).
+AI void head_q3_K(const ksrc *S, size_t off, khead *H) {
+  __m512i w0, w1, w2;
+  if (S->tiled) {  // on the column grid
+    w0 = kdword(S, off + 96), w1 = kdword(S, off + 100), w2 = kdword(S, off + 104);
+    H->D = H->DM = khalf_end(S, off + 108);
+  } else {
+    __m512i T[4];
+    t16x4(S->R, off + 94, T);
+    w0 = _mm512_or_si512(_mm512_srli_epi32(T[0], 16), _mm512_slli_epi32(T[1], 16));
+    w1 = _mm512_or_si512(_mm512_srli_epi32(T[1], 16), _mm512_slli_epi32(T[2], 16));
+    w2 = _mm512_or_si512(_mm512_srli_epi32(T[2], 16), _mm512_slli_epi32(T[3], 16));
+    H->D = H->DM = half_ps(T[3], 1);
+  }
   const __m512i m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
   __m512i s[4];
   s[0] = _mm512_or_si512(_mm512_and_si512(w0, m4), _mm512_slli_epi32(_mm512_and_si512(w2, m2), 4));
@@ -564,15 +611,14 @@ AI void head_q3_K(const rows16 *R, size_t off, khead *H) {
   UNROLL
   for (int i = 0; i < 8; i++)
     H->CM[i] = _mm512_slli_epi16(_mm512_sub_epi16(bytes_u16(s[i / 2], 2 * i % 4, 2 * i % 4 + 1), _mm512_set1_epi16(32)), 2);
-  H->D = H->DM = half_ps(T[3], 1);
 }
 
-AI void group_q3_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+AI void group_q3_K(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   (void)H;
   int h = g / 2, l0 = 16 * (g % 2);
   __m512i T[4], M[4];
-  t16x4(R, off + 32 + 32 * h + l0, T);
-  t16x4(R, off + l0, M);
+  kcols4(S, off + 32 + 32 * h + l0, T);
+  kcols4(S, off + l0, M);
   UNROLL
   for (int s = 0; s < 4; s++) {
     J[s] = 8 * h + 2 * s + l0 / 16;
@@ -582,9 +628,9 @@ AI void group_q3_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
 }
 
 // Q4_K / Q5_K: d, dmin, scales[12] (8 x 6-bit scale and min).
-AI void head_q45_K(const rows16 *R, size_t off, khead *H) {
+AI void head_q45_K(const ksrc *S, size_t off, khead *H) {
   __m512i T[4];
-  t16x4(R, off, T);
+  kcols4(S, off, T);
   H->D = half_ps(T[0], 0);
   H->DM = half_ps(T[0], 1);
   const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
@@ -598,13 +644,13 @@ AI void head_q45_K(const rows16 *R, size_t off, khead *H) {
   for (int i = 0; i < 8; i++) H->CM[i] = bytes_u16(i < 4 ? mn_lo : mn_hi, i % 4, i % 4);
 }
 
-AI void head_q4_K(const rows16 *R, size_t off, khead *H) { head_q45_K(R, off, H); }
+AI void head_q4_K(const ksrc *S, size_t off, khead *H) { head_q45_K(S, off, H); }
 
 // Q4_K group g: qs[32g .. 32g+32): low nibbles are values 64g + 0..31, high 64g + 32..63.
-AI void group_q4_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+AI void group_q4_K(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   (void)H;
   __m512i T[8], *A = T, *B = T + 4;
-  t16x8(R, off + 16 + 32 * g, T);
+  kcols8(S, off + 16 + 32 * g, T);
   UNROLL
   for (int k = 0; k < 4; k++) {
     W[k] = low_nib(A[k]);
@@ -615,15 +661,15 @@ AI void group_q4_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
   J[0] = 4 * g, J[1] = 4 * g + 1, J[2] = 4 * g + 2, J[3] = 4 * g + 3;
 }
 
-AI void head_q5_K(const rows16 *R, size_t off, khead *H) {
-  head_q45_K(R, off, H);
-  t16x8(R, off + 16, H->X);  // qh[0..16) in X[0..4), qh[16..32) in X[4..8)
+AI void head_q5_K(const ksrc *S, size_t off, khead *H) {
+  head_q45_K(S, off, H);
+  kcols8(S, off + 16, H->X);  // qh[0..16) in X[0..4), qh[16..32) in X[4..8)
 }
 
 // As Q4_K; the 5th bit of value 64g + l is bit 2g of qh[l], of 64g + 32 + l bit 2g + 1.
-AI void group_q5_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+AI void group_q5_K(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   __m512i T[8], *A = T, *B = T + 4;
-  t16x8(R, off + 48 + 32 * g, T);
+  kcols8(S, off + 48 + 32 * g, T);
   UNROLL
   for (int k = 0; k < 4; k++) {
     W[k] = _mm512_or_si512(low_nib(A[k]), bit_move(H->X[k], 2 * g, 4));
@@ -635,26 +681,26 @@ AI void group_q5_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
 }
 
 // Q6_K: ql[128], qh[64], scales[16] (int8), d; values u - 32 with u 6-bit.
-AI void head_q6_K(const rows16 *R, size_t off, khead *H) {
-  __m512i S[4];
-  t16x4(R, off + 192, S);
+AI void head_q6_K(const ksrc *S, size_t off, khead *H) {
+  __m512i X[4];
+  kcols4(S, off + 192, X);
   UNROLL
   for (int j = 0; j < 16; j++)
-    H->SC[j] = _mm512_srai_epi32(_mm512_shuffle_epi8(S[j / 4], dword_shuffle(-1, -1, -1, j % 4)), 24);
+    H->SC[j] = _mm512_srai_epi32(_mm512_shuffle_epi8(X[j / 4], dword_shuffle(-1, -1, -1, j % 4)), 24);
   UNROLL
   for (int i = 0; i < 8; i++)  // cm = 32 * scale: the byte in an int16's high half, shifted down by 3
-    H->CM[i] = _mm512_srai_epi16(_mm512_shuffle_epi8(S[i / 2], dword_shuffle(-1, 2 * i % 4, -1, 2 * i % 4 + 1)), 3);
-  H->D = H->DM = half_ps(gather32(R, off + 206), 1);
+    H->CM[i] = _mm512_srai_epi16(_mm512_shuffle_epi8(X[i / 2], dword_shuffle(-1, 2 * i % 4, -1, 2 * i % 4 + 1)), 3);
+  H->D = H->DM = khalf_end(S, off + 208);
 }
 
 // Q6_K group g = (h, l0): values 128h + 32s + l0 + 0..15 -> sub-block 8h + 2s + l0/16.
-AI void group_q6_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
+AI void group_q6_K(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]) {
   (void)H;
   int h = g / 2, l0 = 16 * (g % 2);
   __m512i L0[4], L1[4], Q[4];
-  t16x4(R, off + 64 * h + l0, L0);
-  t16x4(R, off + 64 * h + 32 + l0, L1);
-  t16x4(R, off + 128 + 32 * h + l0, Q);
+  kcols4(S, off + 64 * h + l0, L0);
+  kcols4(S, off + 64 * h + 32 + l0, L1);
+  kcols4(S, off + 128 + 32 * h + l0, Q);
   // u = low 4 bits from ql | 2 bits from qh << 4: a bit-select under 0x0F
   // (vpternlogd), then the two top bits cleared.
   const __m512i m0f = _mm512_set1_epi8(0x0F), m3f = _mm512_set1_epi8(0x3F);
@@ -680,22 +726,22 @@ AI void group_q6_K(const rows16 *R, size_t off, const khead *H, int g, __m512i W
 #define KOFF_q5_K 0
 #define KOFF_q6_K 32
 
-typedef void (*khead_fn)(const rows16 *R, size_t off, khead *H);
-typedef void (*kgroup_fn)(const rows16 *R, size_t off, const khead *H, int g, __m512i W[16], int J[4]);
+typedef void (*khead_fn)(const ksrc *S, size_t off, khead *H);
+typedef void (*kgroup_fn)(const ksrc *S, size_t off, const khead *H, int g, __m512i W[16], int J[4]);
 #define FOR_GROUPS(X) X(0) X(1) X(2) X(3)
 
 // Unpacks super-block `off` of 16 rows: its head into H, then each of its 64
 // vectors (sub-block j's four at 4j .. 4j + 3) through store(p, v, W, SC[j],
 // arg), the packers' common walk.
 typedef void (*kstore_fn)(__m512i *p, int v, __m512i w, __m512i sc, int arg);
-AI void kunpack(const rows16 *R, size_t off, khead_fn head, kgroup_fn group, khead *H, __m512i *p, kstore_fn store,
+AI void kunpack(const ksrc *S, size_t off, khead_fn head, kgroup_fn group, khead *H, __m512i *p, kstore_fn store,
                 int arg) {
-  head(R, off, H);
+  head(S, off, H);
 #define GROUP(g)                                                                  \
   {                                                                               \
     __m512i W[16];                                                                \
     int J[4];                                                                     \
-    group(R, off, H, g, W, J);                                                    \
+    group(S, off, H, g, W, J);                                                    \
     UNROLL                                                                        \
     for (int q = 0; q < 4; q++)                                                   \
       UNROLL                                                                      \

@@ -142,18 +142,18 @@ typedef void (*gemm_run_fn)(const void *w, size_t w_stride, int nr, int64_t k0, 
 typedef void (*gemv_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *a, size_t a_stride,
                         const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy);
 // Tiled weights: a layout of a matrix's bytes that the AVX-512 kernels of
-// the 32-element types read as one stream, with loads alone, the same size
+// the quantized types read as one stream, with loads alone, the same size
 // as GGUF's. Rows go in tiles of QUANT_TILE_ROWS (the last tile may be
 // shorter), and each block of a tile is stored transposed: block b of a tile
 // of nt rows is at b * nt * block bytes, and holds its fields column by
-// column (each fp16 field 2 bytes, the rest 4 bytes at a time), each with
-// the nt rows side by side, which is what the kernels' 16-row transposes of
-// GGUF's layout produce. There a step of the kernels reads 16 short runs of
-// bytes a row apart, which one core streams at about 60% of a linear read,
-// and spends most of its work on the transposes (docs/PERFORMANCE.md,
-// session 12). The K-quants stay in GGUF's layout: tiled, they measured no
-// faster.
-// Whether the type has a tiled layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+// column (4 bytes at a time but for the 32-element types' leading fp16
+// fields and the last two bytes of Q3_K's and Q6_K's blocks: 2 bytes), each
+// with the nt rows side by side, which is what the kernels' 16-row
+// transposes of GGUF's layout produce. There a step of the kernels reads 16
+// short runs of bytes a row apart, which one core streams at about 60% of a
+// linear read, and spends most of its work on the transposes
+// (docs/PERFORMANCE.md, sessions 12 and 14).
+// Whether the type has a tiled layout (the 32-element types and the K-quants).
 bool quant_tiles(uint32_t type);
 // dst = the n_out rows of n_in elements at src (GGUF layout), tiled.
 void quant_tile_rows(uint32_t type, const void *src, void *dst, int64_t n_in, int64_t n_out);

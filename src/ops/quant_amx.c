@@ -116,10 +116,11 @@ AI void packA(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void
               khead_fn head, kgroup_fn group, int off, int mins) {
   rows16 R;
   rows16_init(&R, w, stride, nr);
+  const ksrc S = {.R = &R, .tiled = 0};
   __m512i *p = panel;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PA_VECS) {
     khead H;
-    kunpack(&R, (size_t)b * bytes, head, group, &H, p, store_planes, off);
+    kunpack(&S, (size_t)b * bytes, head, group, &H, p, store_planes, off);
     // Mins of 32 values go in pairs of adjacent sub-blocks (CM[i] holds
     // sub-block i's min twice, once per 16 values).
     UNROLL

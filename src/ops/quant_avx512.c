@@ -99,11 +99,11 @@ AI void pf_init(prefetcher *pf, const void *w, size_t stride, int64_t r0, int64_
 }
 
 // Tiled weights: the stream of the nr rows at w, prefetched ahead of reads
-// that have consumed `done` bytes more; rows of up to PF_STREAM_MIN_ROW
-// bytes are left to the hardware prefetchers.
-AI void pf_stream_init(prefetcher *pf, const void *w, size_t stride, int64_t nr) {
+// that have consumed `done` bytes more; rows of up to min_row bytes are left
+// to the hardware prefetchers.
+AI void pf_stream_init(prefetcher *pf, const void *w, size_t stride, int64_t nr, size_t min_row) {
   pf->p = pf->t = w;
-  pf->end = (const char *)w + (stride > PF_STREAM_MIN_ROW ? (size_t)nr * stride : 0);
+  pf->end = (const char *)w + (stride > min_row ? (size_t)nr * stride : 0);
 }
 
 AI void pf_stream(prefetcher *pf, size_t done) {
@@ -245,7 +245,7 @@ AI void gemv32t_group(int64_t nb, const uint8_t *tile0, size_t tile_bytes, size_
   prefetcher pf[GEMV_GROUP];
   UNROLL
   for (int t = 0; t < GEMV_GROUP; t++) {
-    pf_stream_init(&pf[t], tile0 + (size_t)t * tile_bytes, tile_bytes, 1);
+    pf_stream_init(&pf[t], tile0 + (size_t)t * tile_bytes, tile_bytes, 1, PF_STREAM_MIN_ROW);
     pf_stream(&pf[t], PF_AHEAD);
     acc[t][0] = _mm512_setzero_ps();
   }
@@ -275,7 +275,7 @@ AI void gemv32t_n(int64_t n, const void *w, size_t stride, int64_t nr, const voi
       gemv32t_group(nb, (const uint8_t *)w + (size_t)r0 * stride, 16 * stride, 16 * bytes, a, aux, y + r0, q81,
                     tunpack);
   prefetcher pf;
-  pf_stream_init(&pf, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+  pf_stream_init(&pf, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0, PF_STREAM_MIN_ROW);
   pf_stream(&pf, PF_AHEAD);
   for (; r0 < nr; r0 += 16) {
     int nt = (int)(nr - r0 < 16 ? nr - r0 : 16);
@@ -430,38 +430,33 @@ AI __m512 kfinish(__m512 acc, __m512 DM, __m512 f, __m512i msum, float yd) {
 // groups produce them (group_q2_K, _q3_K, _q6_K), so gemv and the panels agree to the bit.
 static const int kgroup_order[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
 
-// exact: sub-block sums scaled by integer multiplies into one int32 sum per
-// super-block, finished by kfinish_int (the AMX level's panels compute that
-// sum exactly, so gemv must too for a row to be the same bits in any batch);
-// otherwise each is scaled in float by D x its scale (the AVX-512 panels).
-AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
-                int64_t ldy, size_t bytes, khead_fn head, kgroup_fn group, int sub32, int exact, int fold,
-                const int nc) {
-  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
-    rows16 R;
-    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
-    prefetcher pf;
-    pf_init(&pf, w, stride, r0, nr, bytes / 4, 0);  // a quarter per group; the next tile always
-    __m512 acc[NC];
-    UNROLL
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-      size_t off = (size_t)b * bytes;
-      khead H;
-      head(&R, off, &H);
-      __m512 f[NC];
-      __m512i is[NC];
-      UNROLL
-      for (int c = 0; c < nc; c++) f[c] = _mm512_setzero_ps(), is[c] = _mm512_setzero_si512();
+// One super-block (b, at b * bytes) of the 16 rows of S with each
+// activation row c < nc, into acc[c]. exact: sub-block sums scaled by
+// integer multiplies into one int32 sum per super-block, finished by
+// kfinish_int (the AMX level's panels compute that sum exactly, so gemv must
+// too for a row to be the same bits in any batch); otherwise each is scaled
+// in float by D x its scale (the AVX-512 panels). Each of the four groups
+// first advances the prefetch: tiled, the stream by pf_done bytes; in GGUF's
+// layout, a step of the next tile's.
+AI void ksuper(__m512 *acc, const ksrc *S, int64_t b, size_t bytes, const void *a, size_t a_stride, khead_fn head,
+               kgroup_fn group, int sub32, int exact, int fold, prefetcher *pf, size_t pf_done, const int nc) {
+  size_t off = (size_t)b * bytes;
+  khead H;
+  head(S, off, &H);
+  __m512 f[NC];
+  __m512i is[NC];
+  UNROLL
+  for (int c = 0; c < nc; c++) f[c] = _mm512_setzero_ps(), is[c] = _mm512_setzero_si512();
 #define SCALED(c, sum, q)                                                          \
   if (exact) is[c] = _mm512_add_epi32(is[c], _mm512_mullo_epi32(sum, H.SC[J[q]])); \
   else f[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dsc[q], f[c]);
 #define GROUP(g)                                                                                     \
   {                                                                                                  \
-    pf_step(&pf);                                                                                    \
+    if (S->tiled) pf_stream(pf, pf_done);                                                            \
+    else pf_step(pf);                                                                                \
     __m512i W[16];                                                                                   \
     int J[4];                                                                                        \
-    group(&R, off, &H, g, W, J);                                                                     \
+    group(S, off, &H, g, W, J);                                                                      \
     __m512 dsc[4];                                                                                   \
     UNROLL                                                                                           \
     for (int q = 0; q < 4; q++) dsc[q] = _mm512_mul_ps(_mm512_cvtepi32_ps(H.SC[J[q]]), H.D);         \
@@ -481,15 +476,67 @@ AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
       }                                                                                              \
     }                                                                                                \
   }
-      FOR_GROUPS(GROUP)
+  FOR_GROUPS(GROUP)
 #undef GROUP
 #undef SCALED
-      UNROLL
-      for (int c = 0; c < nc; c++) {
-        const block_q8_K *x = (const block_q8_K *)act_row(a, a_stride, c) + b;
-        if (exact) acc[c] = kfinish_int(acc[c], H.D, H.DM, is[c], kmins(H.CM, x), x->d, fold);
-        else acc[c] = kfinish(acc[c], H.DM, f[c], kmins(H.CM, x), x->d);
-      }
+  UNROLL
+  for (int c = 0; c < nc; c++) {
+    const block_q8_K *x = (const block_q8_K *)act_row(a, a_stride, c) + b;
+    if (exact) acc[c] = kfinish_int(acc[c], H.D, H.DM, is[c], kmins(H.CM, x), x->d, fold);
+    else acc[c] = kfinish(acc[c], H.DM, f[c], kmins(H.CM, x), x->d);
+  }
+}
+
+AI void gemvK_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                int64_t ldy, size_t bytes, khead_fn head, kgroup_fn group, int sub32, int exact, int fold,
+                const int nc) {
+  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+    rows16 R;
+    rows16_init(&R, (const uint8_t *)w + (size_t)r0 * stride, stride, nr - r0);
+    const ksrc S = {.R = &R, .tiled = 0};
+    prefetcher pf;
+    pf_init(&pf, w, stride, r0, nr, bytes / 4, 0);  // a quarter per group; the next tile always
+    __m512 acc[NC];
+    UNROLL
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++)
+      ksuper(acc, &S, b, bytes, a, a_stride, head, group, sub32, exact, fold, &pf, 0, nc);
+    UNROLL
+    for (int c = 0; c < nc; c++) store16(y + c * ldy + r0, acc[c], nr - r0, 0);
+  }
+}
+
+// The nb super-blocks of a tile (S) with nc activation rows, into acc.
+AI void gemvKt_tile(__m512 *acc, const ksrc *S, int64_t nb, size_t bytes, const void *a, size_t a_stride,
+                    khead_fn head, kgroup_fn group, int sub32, prefetcher *pf, const int nc) {
+  UNROLL
+  for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++)
+    ksuper(acc, S, b, bytes, a, a_stride, head, group, sub32, 0, 0, pf, (size_t)S->nt * bytes / 4, nc);
+}
+
+// gemvK_n for tiled weights: the tiles read front to back as one stream,
+// always prefetched: the hardware prefetchers alone streamed them at half
+// the speed (one thread, weights over 1 GiB, us per call, without against
+// with: Q4_K 2048 x 2048 129-132 -> 74, 8192 x 2048 509-512 -> 280; Q6_K
+// 8192 x 2048 929-947 -> 340-382). Nor do long rows take four tiles at once
+// as gemv32t_n's do: one stream measured faster (Q4_K 2048 x 8192 378-381
+// four at once against 253-257, Q6_K 821-832 against 360-374).
+AI void gemvKt_n(int64_t n, const void *w, size_t stride, int64_t nr, const void *a, size_t a_stride, float *y,
+                 int64_t ldy, size_t bytes, khead_fn head, kgroup_fn group, int sub32, const int nc) {
+  int64_t nb = n / QK_K;
+  prefetcher pf;
+  pf_stream_init(&pf, w, stride, nr, 0);
+  pf_stream(&pf, PF_AHEAD);
+  for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+    __m512 acc[NC];
+    const uint8_t *tile = (const uint8_t *)w + (size_t)r0 * stride;
+    if (nr - r0 >= 16) {  // nt a constant: the columns' addresses fold into immediates
+      const ksrc S = {.tile = tile, .nt = 16, .tiled = 1};
+      gemvKt_tile(acc, &S, nb, bytes, a, a_stride, head, group, sub32, &pf, nc);
+    } else {
+      const ksrc S = {.tile = tile, .nt = (int)(nr - r0), .tiled = 1};
+      gemvKt_tile(acc, &S, nb, bytes, a, a_stride, head, group, sub32, &pf, nc);
     }
     UNROLL
     for (int c = 0; c < nc; c++) store16(y + c * ldy + r0, acc[c], nr - r0, 0);
@@ -505,19 +552,28 @@ AI void store_plain(__m512i *p, int v, __m512i w, __m512i sc, int arg) {
   _mm512_store_si512(p + v, w);
 }
 
-AI void packK(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head,
-              kgroup_fn group) {
-  rows16 R;
-  rows16_init(&R, w, stride, nr);
+AI void packK(const ksrc *S, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head, kgroup_fn group) {
   __m512i *p = panel;
   for (int64_t b = k0 / QK_K; b < (k0 + kn) / QK_K; b++, p += PK_VECS) {
     khead H;
-    kunpack(&R, (size_t)b * bytes, head, group, &H, p, store_plain, 0);
+    kunpack(S, (size_t)b * bytes, head, group, &H, p, store_plain, 0);
     UNROLL
     for (int j = 0; j < 16; j++) _mm512_store_ps(p + 64 + j, _mm512_mul_ps(_mm512_cvtepi32_ps(H.SC[j]), H.D));
     UNROLL
     for (int i = 0; i < 8; i++) _mm512_store_si512(p + 80 + i, H.CM[i]);
     _mm512_store_ps(p + 88, H.DM);
+  }
+}
+
+// packK for a tiled tile of nr <= 16 rows (a full one with nt a constant, as gemvKt_n).
+AI void packKt(const void *w, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head,
+               kgroup_fn group) {
+  if (nr == 16) {
+    const ksrc S = {.tile = w, .nt = 16, .tiled = 1};
+    packK(&S, k0, kn, panel, bytes, head, group);
+  } else {
+    const ksrc S = {.tile = w, .nt = nr, .tiled = 1};
+    packK(&S, k0, kn, panel, bytes, head, group);
   }
 }
 
@@ -578,8 +634,22 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
     RUN_SWITCH(gemvK_n, n, w, stride, nr, a, a_stride, y, ldy, sizeof(block_##name), head_##name,            \
                group_##name, sub32, 1, KOFF_##name != 0)                                                         \
   }                                                                                                          \
+  static void gemv_tiled_##name(int64_t n, const void *w, size_t stride, int64_t nr, const void *a,          \
+                                size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,    \
+                                int64_t ldy) {                                                               \
+    (void)aux, (void)aux_stride;                                                                             \
+    RUN_SWITCH(gemvKt_n, n, w, stride, nr, a, a_stride, y, ldy, sizeof(block_##name), head_##name,           \
+               group_##name, sub32)                                                                          \
+  }                                                                                                          \
   static void pack_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) {       \
-    packK(w, stride, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                    \
+    rows16 R;                                                                                                \
+    rows16_init(&R, w, stride, nr);                                                                          \
+    const ksrc S = {.R = &R, .tiled = 0};                                                                    \
+    packK(&S, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                               \
+  }                                                                                                          \
+  static void pack_tiled_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
+    (void)stride;                                                                                            \
+    packKt(w, nr, k0, kn, panel, sizeof(block_##name), head_##name, group_##name);                           \
   }                                                                                                          \
   static void run_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a,      \
                          size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy, \
@@ -589,7 +659,8 @@ AI void runK_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a,
   }                                                                                                          \
   static const quant_gemm gemm_##name = {.rows = 16, .cols = NC, .kc = KC, .aux_bias = 0,                 \
                                          .panel_bytes = (size_t)(KC / QK_K) * PK_VECS * 64, .pack = pack_##name, \
-                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = 4};
+                                         .run = run_##name, .gemv = gemv_##name, .gemv_cols = 4,             \
+                                         .gemv_tiled = gemv_tiled_##name, .pack_tiled = pack_tiled_##name};
 TYPEK(q2_K, 0)
 TYPEK(q3_K, 0)
 TYPEK(q4_K, 1)

@@ -1,5 +1,6 @@
 // tiled: the tiled weight layout of quant.h, written from GGUF's and read
-// back a row at a time. Kernels read it through tunpack_* (avx512_rows.h);
+// back a row at a time. Kernels read it through tunpack_* and ksrc
+// (avx512_rows.h);
 // this file is its plain definition.
 #include <string.h>
 
@@ -7,34 +8,55 @@
 #include "ops/types.h"
 
 bool quant_tiles(uint32_t type) {
-  return type == T_Q4_0 || type == T_Q4_1 || type == T_Q5_0 || type == T_Q5_1 || type == T_Q8_0;
+  switch (type) {
+    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0:
+    case T_Q2_K: case T_Q3_K: case T_Q4_K: case T_Q5_K: case T_Q6_K:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The tiles hold their blocks transposed: a block's bytes are cut into
-// columns (each fp16 field: 2 bytes; the rest: 4 bytes at a time), and block
-// b of a tile of nt rows, at b * nt * block bytes, holds column after
-// column, each with its nt rows side by side. A kernel then loads a column
-// as one vector whose lane r is row r's (what the 16-row transposes of
-// GGUF's layout produce). The fp16 fields lead every block of these types.
-static int halves(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 ? 2 : 1; }
+// columns, and block b of a tile of nt rows, at b * nt * block bytes, holds
+// column after column, each with its nt rows side by side. A kernel then
+// loads a column as one vector whose lane r is row r's (what the 16-row
+// transposes of GGUF's layout produce). Columns are 4 bytes but for the
+// fp16 fields that lead the 32-element types' blocks (d, and Q4_1's and
+// Q5_1's m: 2 bytes each) and a K-quant block's last two bytes where its
+// size is 2 mod 4 (Q3_K's and Q6_K's d). Byte c of a block's column grid is
+// then at c * nt within the block.
+static size_t lead_bytes(uint32_t type) {
+  if (type == T_Q4_1 || type == T_Q5_1) return 4;
+  return type_block_size(type) == 32 ? 2 : 0;
+}
+
+// The width of the column that starts at byte c of a block.
+static size_t column(uint32_t type, size_t c) {
+  return c < lead_bytes(type) || type_block_bytes(type) - c == 2 ? 2 : 4;
+}
 
 // Copies block b of the tile's nt rows (rows a row_bytes apart) into out, transposed.
 static void block_t(uint32_t type, const uint8_t *rows, size_t row_bytes, int64_t nt, int64_t b, uint8_t *out) {
-  size_t bytes = type_block_bytes(type), h = 2 * (size_t)halves(type);
+  size_t bytes = type_block_bytes(type);
   for (int64_t r = 0; r < nt; r++) {
     const uint8_t *x = rows + (size_t)r * row_bytes + (size_t)b * bytes;
-    for (size_t f = 0; f < h; f += 2) memcpy(out + f * (size_t)nt + 2 * (size_t)r, x + f, 2);
-    for (size_t c = h; c < bytes; c += 4) memcpy(out + c * (size_t)nt + 4 * (size_t)r, x + c, 4);
+    for (size_t c = 0, w; c < bytes; c += w) {
+      w = column(type, c);
+      memcpy(out + c * (size_t)nt + w * (size_t)r, x + c, w);
+    }
   }
 }
 
 // Row i of the tile's nt rows, nb blocks, back in GGUF's layout.
 static void row_t(uint32_t type, const uint8_t *tile, int64_t nt, int64_t nb, int64_t i, uint8_t *out) {
-  size_t bytes = type_block_bytes(type), h = 2 * (size_t)halves(type);
+  size_t bytes = type_block_bytes(type);
   for (int64_t b = 0; b < nb; b++, out += bytes) {
     const uint8_t *blk = tile + (size_t)(b * nt) * bytes;
-    for (size_t f = 0; f < h; f += 2) memcpy(out + f, blk + f * (size_t)nt + 2 * (size_t)i, 2);
-    for (size_t c = h; c < bytes; c += 4) memcpy(out + c, blk + c * (size_t)nt + 4 * (size_t)i, 4);
+    for (size_t c = 0, w; c < bytes; c += w) {
+      w = column(type, c);
+      memcpy(out + c, blk + c * (size_t)nt + w * (size_t)i, w);
+    }
   }
 }
 

@@ -344,7 +344,7 @@ static void test_normed(pool **pools) {
 
 // Tiled weights (quant.h): the tiled copy reads back row for row as the
 // original (quant_tile_row), and matmul of it gives the original's bits, for
-// every type the AVX-512 kernels tile (the 32-element ones), rows whose last group is short (nb
+// every type the AVX-512 kernels tile (the quantized ones), rows whose last group is short (nb
 // mod 4 of 1, 2, 3, and a row shorter than one group), a short last tile,
 // one token (gemv, quads), a few (pairs), prompt batches (packed panels over
 // several K-chunks), 1 to 3 threads, and rows long enough (over 2304 bytes)
@@ -352,15 +352,19 @@ static void test_normed(pool **pools) {
 // tiles, then two and a short one). Where no level tiles, matmul_can_tile
 // must say so.
 static void test_tiled(pool **pools) {
-  static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0};
-  static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048, 4160};
+  static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0,
+                                   T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
+  // K-quants: one super-block, more than one K-chunk of the panels (1024),
+  // and rows over 2304 bytes (Q2_K: 3864 bytes, Q6_K: 9870)
+  static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048, 4160}, k_ins[] = {256, 2304, 4608, 11776};
   static const int64_t n_outs[] = {37, 48, 100}, batches[] = {1, 3, 8, 40};
-  CHECK(!quant_tiles(T_Q4_K) && !quant_tiles(T_F16));
+  CHECK(!quant_tiles(T_F16) && !quant_tiles(T_BF16) && !quant_tiles(T_F32));
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     CHECK(quant_tiles(types[i]));
-    for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++)
+    int kq = type_block_size(types[i]) == 256;
+    for (size_t ni = 0; ni < (kq ? sizeof k_ins / sizeof k_ins[0] : sizeof n_ins / sizeof n_ins[0]); ni++)
       for (size_t oi = 0; oi < sizeof n_outs / sizeof n_outs[0]; oi++) {
-        int64_t n_in = n_ins[ni], n_out = n_outs[oi];
+        int64_t n_in = kq ? k_ins[ni] : n_ins[ni], n_out = n_outs[oi];
         size_t rb = type_row_bytes(types[i], n_in);
         uint8_t *w = malloc(rb * (size_t)n_out), *wt = malloc(rb * (size_t)n_out), *row = malloc(rb);
         float *src = malloc((size_t)n_in * sizeof *src);
