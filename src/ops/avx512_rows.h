@@ -501,23 +501,20 @@ typedef struct {
   int nt, tiled;
 } ksrc;
 
-// 16 or 32 bytes at `off` of each row: T[k] lane r = bytes 4k..4k+3 of row r.
-AI void kcols4(const ksrc *S, size_t off, __m512i T[4]) {
+// n = 4 or 8 dwords (16 or 32 bytes) at `off` of each row: T[k] lane r =
+// bytes 4k..4k+3 of row r.
+AI void kcols(const ksrc *S, size_t off, __m512i *T, const int n) {
   if (S->tiled) {
     UNROLL
-    for (int k = 0; k < 4; k++) T[k] = tcol(S->tile + (off + 4 * (size_t)k) * (size_t)S->nt, S->nt);
-  } else {
+    for (int k = 0; k < n; k++) T[k] = tcol(S->tile + (off + 4 * (size_t)k) * (size_t)S->nt, S->nt);
+  } else if (n == 4) {
     t16x4(S->R, off, T);
-  }
-}
-AI void kcols8(const ksrc *S, size_t off, __m512i T[8]) {
-  if (S->tiled) {
-    UNROLL
-    for (int k = 0; k < 8; k++) T[k] = tcol(S->tile + (off + 4 * (size_t)k) * (size_t)S->nt, S->nt);
   } else {
     t16x8(S->R, off, T);
   }
 }
+AI void kcols4(const ksrc *S, size_t off, __m512i T[4]) { kcols(S, off, T, 4); }
+AI void kcols8(const ksrc *S, size_t off, __m512i T[8]) { kcols(S, off, T, 8); }
 // The dword at `off` of each row.
 AI __m512i kdword(const ksrc *S, size_t off) {
   return S->tiled ? tcol(S->tile + off * (size_t)S->nt, S->nt) : gather32(S->R, off);
