@@ -76,6 +76,8 @@ AI __m512i dpbusd_b(__m512i acc, __m512i w, const void *p) {
 //   4864 x 896 10-12% faster. Longer rows still gain from it: Q4_0
 //   2048 x 8192 427, 434 against 460, 467 without, Q8_0 695, 770 against
 //   748, 808, Q4_0 896 x 4864 104-110 against 110-129.
+//   The K-quants' tiles are the exception: they stream at half the speed
+//   without software prefetch, so they always have it (gemvKt_n).
 #define PF_STREAM_MIN_ROW 2304
 #define PF_TILE_L1 (40 * 1024)
 #define PF_ROW_AHEAD 512
@@ -575,7 +577,7 @@ AI void packK(const ksrc *S, int64_t k0, int64_t kn, void *panel, size_t bytes, 
   }
 }
 
-// packK for a tiled tile of nr <= 16 rows (a full one with nt a constant, as gemvKt_n).
+// packK for one tile (nr <= 16 rows) of the tiled layout; a full one with nt a constant, as in gemvKt_n.
 AI void packKt(const void *w, int nr, int64_t k0, int64_t kn, void *panel, size_t bytes, khead_fn head,
                kgroup_fn group) {
   if (nr == 16) {

@@ -355,7 +355,7 @@ static void test_tiled(pool **pools) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0,
                                    T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
   // K-quants: one super-block, more than one K-chunk of the panels (1024),
-  // and rows over 2304 bytes (Q2_K: 3864 bytes, Q6_K: 9870)
+  // and rows over 2304 bytes (11776: Q2_K 3864 bytes, Q6_K 9660)
   static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048, 4160}, k_ins[] = {256, 2304, 4608, 11776};
   static const int64_t n_outs[] = {37, 48, 100}, batches[] = {1, 3, 8, 40};
   CHECK(!quant_tiles(T_F16) && !quant_tiles(T_BF16) && !quant_tiles(T_F32));
