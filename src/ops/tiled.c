@@ -1,7 +1,6 @@
 // tiled: the tiled weight layout of quant.h, written from GGUF's and read
 // back a row at a time. Kernels read it through tunpack_* and ksrc
-// (avx512_rows.h);
-// this file is its plain definition.
+// (avx512_rows.h); this file is its plain definition.
 #include <string.h>
 
 #include "ops/quant.h"

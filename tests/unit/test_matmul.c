@@ -348,9 +348,10 @@ static void test_normed(pool **pools) {
 // mod 4 of 1, 2, 3, and a row shorter than one group), a short last tile,
 // one token (gemv, quads), a few (pairs), prompt batches (packed panels over
 // several K-chunks), 1 to 3 threads, and rows long enough (over 2304 bytes)
-// for one token to take four tiles at once, with 100 rows (a group of four
-// tiles, then two and a short one). Where no level tiles, matmul_can_tile
-// must say so.
+// for one token of a 32-element type to take four tiles at once, with 100
+// rows (a group of four tiles, then two and a short one; the K-quants read
+// such rows as one prefetched stream). Where no level tiles,
+// matmul_can_tile must say so.
 static void test_tiled(pool **pools) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0,
                                    T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
