@@ -4,7 +4,9 @@
 // of weights read per token x tokens/s / bandwidth). The bandwidth is read
 // again just before and after each generation run, and each run's share is
 // taken against the mean of those two readings: on a shared machine the
-// bandwidth swings by a quarter from minute to minute.
+// bandwidth swings by a quarter from minute to minute. Prompt runs are
+// bracketed the same way by readings of the peak arithmetic rate, which
+// swings too (a neighbour on the core's other hardware thread takes half).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,9 @@ typedef struct {
   double bw;         // bytes/s beside the generation runs (median over repeats), else bw_start
   double pp, tg;
   double tg_roof;    // median over repeats of each generation run's share of its roofline, %
-  double peak;       // ops/s of the arithmetic the main weight type uses, all threads
+  double pp_share;   // median over repeats of each prompt run's share of the peak read beside it, %
+  double peak_start; // ops/s of the arithmetic the main weight type uses, all threads, before the runs
+  double peak;       // the same beside the prompt runs (median over repeats), else peak_start
   double amx_peak;   // the AMX tile unit's int8 ops/s when the quantized kernels use it, else 0
   double mm_params;   // multiply-adds per token in the layers' matrix products
   double out_params;  // those of the output projection, which a prompt runs for its last token only
@@ -88,6 +92,21 @@ static double time_gen(llmux_context *c, const llmux_token *toks, int n) {
   return n / ((double)(time_ns() - t0) * 1e-9);
 }
 
+// Multiply-adds per prompt token: every layer's products for each token, the
+// output projection once (only the last token's logits are computed).
+static double prompt_macs(const bench_result *r, int n_prompt) {
+  return n_prompt > 0 ? r->mm_params + r->out_params / n_prompt : 0;
+}
+
+// One prompt run between two readings of the peak (on the context's own
+// threads): its tokens/s, and in *peak the mean of the readings.
+static double time_prompt_probed(llmux_context *c, uint32_t type, const llmux_token *toks, int n, double *peak) {
+  double before = peak_for_type(c->pool, type);
+  double tps = time_prompt(c, toks, n);
+  *peak = 0.5 * (before + peak_for_type(c->pool, type));
+  return tps;
+}
+
 // One generation run between two bandwidth readings (on the context's own
 // threads): its tokens/s, and in *bw the mean of the readings.
 static double time_gen_probed(llmux_context *c, membw_probe *probe, const llmux_token *toks, int n, double *bw) {
@@ -113,7 +132,7 @@ static int measure_machine(const bench_opts *o, bench_result *r) {
     probe_failed();
     return -1;
   }
-  r->peak = peak_for_type(bwp, r->type);
+  r->peak = r->peak_start = peak_for_type(bwp, r->type);
   bool quantized = r->type != T_F32 && r->type != T_F16 && r->type != T_BF16;
   r->amx_peak = quantized ? peak_int8_amx(bwp) : 0;
   pool_free(bwp);
@@ -134,19 +153,24 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   llmux_token *toks = malloc(sizeof *toks * (size_t)n_tok);
   size_t reps = (size_t)o->reps;
   double *pp = calloc(reps, sizeof *pp), *tg = calloc(reps, sizeof *tg), *bw = calloc(reps, sizeof *bw),
-         *share = calloc(reps, sizeof *share);
-  int rc = !c || !toks || !pp || !tg || !bw || !share || (o->n_gen > 0 && !probe) ? -1 : 0;
+         *share = calloc(reps, sizeof *share), *peak = calloc(reps, sizeof *peak), *pp_share = calloc(reps, sizeof *pp_share);
+  int rc = !c || !toks || !pp || !tg || !bw || !share || !peak || !pp_share || (o->n_gen > 0 && !probe) ? -1 : 0;
   uint64_t s = 12345;
   for (int i = 0; rc == 0 && i < n_tok; i++)
     s = s * 6364136223846793005ull + 1, toks[i] = (llmux_token)((s >> 33) % (uint64_t)llmux_model_n_vocab(m));
-  double wb = (double)llmux_model_weight_bytes(m);
+  double wb = (double)llmux_model_weight_bytes(m), pp_ops = 2.0 * prompt_macs(r, o->n_prompt);
   for (int k = 0; k < o->reps && rc == 0; k++) {
-    if (o->n_prompt > 0 && (pp[k] = time_prompt(c, toks, o->n_prompt)) < 0) rc = -1;
+    if (o->n_prompt > 0 && (pp[k] = time_prompt_probed(c, r->type, toks, o->n_prompt, &peak[k])) < 0) rc = -1;
+    if (o->n_prompt > 0 && rc == 0) pp_share[k] = peak[k] > 0 ? pp[k] * pp_ops / peak[k] * 100.0 : 0;
     if (o->n_gen > 0 && rc == 0 && (tg[k] = time_gen_probed(c, probe, toks, o->n_gen, &bw[k])) < 0) rc = -1;
     if (o->n_gen > 0 && rc == 0) share[k] = bw[k] > 0 ? wb * tg[k] / bw[k] * 100.0 : 0;
     cli_progress("bench", (float)(k + 1) / (float)o->reps);
   }
   r->pp = rc == 0 && o->n_prompt > 0 ? median(pp, o->reps) : 0;
+  if (rc == 0 && o->n_prompt > 0) {
+    r->peak = median(peak, o->reps);
+    r->pp_share = median(pp_share, o->reps);
+  }
   r->tg = rc == 0 && o->n_gen > 0 ? median(tg, o->reps) : 0;
   if (rc == 0 && o->n_gen > 0) {
     r->bw = median(bw, o->reps);
@@ -154,26 +178,24 @@ static int measure(llmux_model *m, const bench_opts *o, bench_result *r) {
   }
   membw_probe_free(probe);
   llmux_context_free(c);
-  free(toks), free(pp), free(tg), free(bw), free(share);
+  free(toks), free(pp), free(tg), free(bw), free(share), free(peak), free(pp_share);
   return rc;
 }
 
 static void report(const llmux_model *m, const bench_opts *o, const bench_result *r) {
   double wb = (double)llmux_model_weight_bytes(m), roof = r->tg_roof;
-  // The products a prompt runs: every layer's for each token, the output
-  // projection once (only the last token's logits are computed).
-  double pp_macs = o->n_prompt > 0 ? r->mm_params + r->out_params / o->n_prompt : 0;
-  double pp_ops = r->pp * 2.0 * pp_macs, pp_pct = pp_ops / r->peak * 100.0;
+  double pp_macs = prompt_macs(r, o->n_prompt);
+  double pp_ops = r->pp * 2.0 * pp_macs, pp_pct = r->pp_share;
   double amx_pct = r->amx_peak > 0 ? pp_ops / r->amx_peak * 100.0 : 0;
   const char *unit = r->type == T_F32 || r->type == T_F16 || r->type == T_BF16 ? "f32 FMA" : "int8 dot";
   if (o->json) {
     printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weight_bytes\": %.0f, \"threads\": %d, \"simd\": \"%s\", "
            "\"mem_bw_gbs\": %.2f, \"mem_bw_start_gbs\": %.2f, \"n_prompt\": %d, \"pp_tps\": %.2f, \"n_gen\": %d, \"tg_tps\": %.2f, "
            "\"tg_roofline_pct\": %.1f, \"weight_type\": \"%s\", \"pp_macs_per_token\": %.0f, \"pp_gops\": %.1f, "
-           "\"peak_gops\": %.1f, \"pp_peak_pct\": %.1f, \"amx_peak_gops\": %.1f, \"pp_amx_peak_pct\": %.1f, "
+           "\"peak_gops\": %.1f, \"peak_start_gops\": %.1f, \"pp_peak_pct\": %.1f, \"amx_peak_gops\": %.1f, \"pp_amx_peak_pct\": %.1f, "
            "\"reps\": %d}\n",
            llmux_model_name(m), llmux_model_arch(m), wb, o->threads, cpu_simd_name(cpu_simd_level()), r->bw / 1e9,
-           r->bw_start / 1e9, o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, pp_pct,
+           r->bw_start / 1e9, o->n_prompt, r->pp, o->n_gen, r->tg, roof, type_name(r->type), pp_macs, pp_ops / 1e9, r->peak / 1e9, r->peak_start / 1e9, pp_pct,
            r->amx_peak / 1e9, amx_pct, o->reps);
     return;
   }
@@ -185,11 +207,16 @@ static void report(const llmux_model *m, const bench_opts *o, const bench_result
            r->bw_start / 1e9);
   else
     printf("memory bw       %.2f GB/s (median of 7 reads of 512 MiB)\n", r->bw / 1e9);
-  printf("peak            %.1f GOP/s %s (%s weights), measured\n", r->peak / 1e9, unit, type_name(r->type));
+  if (o->n_prompt > 0)
+    printf("peak            %.1f GOP/s %s (%s weights) beside the prompt runs (%.1f before the runs)\n", r->peak / 1e9,
+           unit, type_name(r->type), r->peak_start / 1e9);
+  else
+    printf("peak            %.1f GOP/s %s (%s weights), measured\n", r->peak / 1e9, unit, type_name(r->type));
   if (r->amx_peak > 0) printf("AMX peak        %.1f GOP/s int8 tile products, measured\n", r->amx_peak / 1e9);
   if (o->n_prompt > 0)
-    printf("prompt  pp%-5d %.2f tokens/s (median of %d) = %.1f GOP/s, %.1f%% of peak\n", o->n_prompt, r->pp, o->reps,
-           pp_ops / 1e9, pp_pct);
+    printf("prompt  pp%-5d %.2f tokens/s (median of %d) = %.1f GOP/s, %.1f%% of peak\n"
+           "                (each run against the peak read beside it, median of the runs)\n",
+           o->n_prompt, r->pp, o->reps, pp_ops / 1e9, pp_pct);
   if (o->n_prompt > 0 && r->amx_peak > 0) printf("                %.1f%% of the AMX peak\n", amx_pct);
   if (o->n_gen > 0)
     printf("generate tg%-4d %.2f tokens/s (median of %d), %.1f%% of the bandwidth roofline (%.2f tokens/s;\n"
