@@ -30,7 +30,7 @@
 #include "ops/types.h"
 
 #define MM_ALIGN 64
-#define MM_PANEL_MAX (80 * 1024)
+#define MM_PANEL_MAX (160 * 1024)  // the largest kernel's panel (quant_avx512.c's K-chunks)
 #define MM_TILE_ROWS 16   // rows per tile on the generic path and of gemv
 // Threads split tiled weights between the layout's tiles.
 _Static_assert(MM_TILE_ROWS % QUANT_TILE_ROWS == 0, "gemv tiles are whole tiles of the tiled layout");
@@ -227,9 +227,9 @@ static void rows_tiled(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1
 }
 
 // Batched kernel: per K-chunk and tile, pack once, then all activation rows.
-// K-chunks outside tiles: a chunk's slice of the activations (a few hundred
-// KiB to 1 MiB for 512 tokens) then stays in L2 across the tiles, where whole
-// rows (up to 10 MiB of floats for a 4864-wide input) came from L3 per tile.
+// K-chunks outside tiles: a chunk's slice of the activations (up to a few
+// MiB for 512 tokens) is then read once per tile from L2 and L3, where whole
+// rows (up to 10 MiB of floats for a 4864-wide input) came from memory.
 static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
   const quant_gemm *g = p->gemm;
   _Alignas(64) uint8_t panel[MM_PANEL_MAX];

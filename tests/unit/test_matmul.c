@@ -355,7 +355,7 @@ static void test_normed(pool **pools) {
 static void test_tiled(pool **pools) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0,
                                    T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
-  // K-quants: one super-block, more than one K-chunk of the panels (1024),
+  // K-quants: one super-block, more than one K-chunk of the panels (4096),
   // and rows over 2304 bytes (11776: Q2_K 3864 bytes, Q6_K 9660)
   static const int64_t n_ins[] = {96, 928, 2368, 2400, 2048, 4160}, k_ins[] = {256, 2304, 4608, 11776};
   static const int64_t n_outs[] = {37, 48, 100}, batches[] = {1, 3, 8, 40};
@@ -420,11 +420,14 @@ int main(void) {
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     int64_t bs = type_block_size(types[i]);
     // n_in: a few blocks, not a multiple of 64 for the 32-element types, and
-    // longer than one packing K-chunk; n_out odd and not a multiple of a tile.
+    // longer than one packing K-chunk (AVX-512: 1024 float values, 4096
+    // quantized, each with a short last chunk); n_out odd and not a multiple of a tile.
     shape a = {types[i], bs == 256 ? 512 : 96, 37};
     shape b = {types[i], bs == 256 ? 2560 : 2336, 19};
+    shape d = {types[i], bs == 256 ? 4608 : 4160, 19};
     check_shape(&a, pools, 0);
     check_shape(&b, pools, 0);
+    check_shape(&d, pools, 0);
     check_shape(&a, pools, 1);
     if (bs == 1) {  // float rows of any length: ragged vector tails
       shape c = {types[i], 100, 21};
