@@ -814,6 +814,7 @@ AI void gemvF_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
                 int64_t ldy, uint32_t type, const int nc) {
   // With few activation rows, more sets of partial sums keep FMAs in flight.
   const int sets = nc == 1 ? 4 : nc == 2 ? 2 : 1;
+  const size_t es = type == T_F32 ? 4 : 2;
   prefetcher pf;
   pf_stream_init(&pf, w, stride, nr, PF_STREAM_MIN_ROW);
   pf_stream(&pf, PF_AHEAD);
@@ -827,10 +828,11 @@ AI void gemvF_n(int64_t n, const void *w, size_t stride, int64_t nr, const void 
     }
     int64_t k = 0;
     for (; k + 16 * sets <= n; k += 16 * sets) {
-      pf_stream(&pf, 16 * (size_t)sets * (type == T_F32 ? 4 : 2));
+      pf_stream(&pf, 16 * (size_t)sets * es);
       UNROLL
       for (int i = 0; i < sets; i++) gemvF_step(wr, k + 16 * i, 0xffff, a, a_stride, type, acc[i], nc);
     }
+    pf_stream(&pf, stride - (size_t)k * es);  // the row's tail: the stream keeps pace with the reads
     for (; k < n; k += 16) {
       __mmask16 m = lanes16(n - k);
       gemvF_step(wr, k, m, a, a_stride, type, acc[0], nc);

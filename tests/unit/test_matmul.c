@@ -420,8 +420,9 @@ int main(void) {
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     int64_t bs = type_block_size(types[i]);
     // n_in: a few blocks, not a multiple of 64 for the 32-element types, and
-    // longer than one packing K-chunk (AVX-512: 1024 float values, 4096
-    // quantized, each with a short last chunk); n_out odd and not a multiple of a tile.
+    // longer than one packing K-chunk (1024 float values, 4096 quantized, at
+    // the AVX-512 and AVX2 levels; each with a short last chunk); n_out odd
+    // and not a multiple of a tile.
     shape a = {types[i], bs == 256 ? 512 : 96, 37};
     shape b = {types[i], bs == 256 ? 2560 : 2336, 19};
     shape d = {types[i], bs == 256 ? 4608 : 4160, 19};
