@@ -173,20 +173,21 @@ static double plan_weight(const pool *p, int i, double fastest) {
 
 void pool_plan(pool *p, long n, long grain) {
   assert(n >= 0 && (uint64_t)n <= UINT32_MAX);
+  p->grain = grain > 0 ? grain : 1;
   double fastest = 0, total = 0, acc = 0;
   for (int i = 0; i < p->n; i++) fastest = p->speed[i] > fastest ? p->speed[i] : fastest;
   for (int i = 0; i < p->n; i++) total += plan_weight(p, i, fastest);
   long lo = 0;
   for (int i = 0; i < p->n; i++) {
     acc += plan_weight(p, i, fastest);
-    long hi = i + 1 == p->n ? n : (long)((double)n * acc / total + 0.5);
+    long hi = i + 1 == p->n ? n : (long)((double)n * acc / total / (double)p->grain + 0.5) * p->grain;
+    if (hi > n) hi = n;
     atomic_store_explicit(&p->ranges[i].fb, fb_pack((uint64_t)lo, (uint64_t)hi), memory_order_relaxed);
     lo = hi;
   }
-  p->grain = grain > 0 ? grain : 1;
 }
 
-// The owner takes a quarter of what its range has left (at least a grain):
+// The owner takes a quarter of what its range has left, in whole grains:
 // large pieces while there is much, small ones near the end, when a thief
 // may come.
 static bool take_own(pool *p, int ith, long *lo, long *hi) {
@@ -195,7 +196,8 @@ static bool take_own(pool *p, int ith, long *lo, long *hi) {
   for (;;) {
     long front = fb_front(fb), back = fb_back(fb), left = back - front;
     if (left <= 0) return false;
-    long k = left / 4 > p->grain ? left / 4 : p->grain;
+    long k = left / 4 / p->grain * p->grain;
+    if (k < p->grain) k = p->grain;
     if (k > left) k = left;
     if (atomic_compare_exchange_weak_explicit(&r->fb, &fb, fb_pack((uint64_t)(front + k), (uint64_t)back),
                                               memory_order_relaxed, memory_order_relaxed)) {
@@ -205,7 +207,8 @@ static bool take_own(pool *p, int ith, long *lo, long *hi) {
   }
 }
 
-// A thief takes the back half of the largest range left.
+// A thief takes the back half of the largest range left, from a grain's
+// start (all of it when that is a single grain).
 static bool steal(pool *p, long *lo, long *hi) {
   for (;;) {
     int victim = -1;
@@ -216,7 +219,9 @@ static bool steal(pool *p, long *lo, long *hi) {
       if (fb_back(v) - fb_front(v) > most) victim = i, most = fb_back(v) - fb_front(v), fb = v;
     }
     if (victim < 0) return false;
-    long front = fb_front(fb), back = fb_back(fb), k = (back - front + 1) / 2;
+    long front = fb_front(fb), back = fb_back(fb);
+    long mid = front + ((back - front) / 2 + p->grain - 1) / p->grain * p->grain;
+    long k = mid < back ? back - mid : back - front;
     if (atomic_compare_exchange_weak_explicit(&p->ranges[victim].fb, &fb, fb_pack((uint64_t)front, (uint64_t)(back - k)),
                                               memory_order_relaxed, memory_order_relaxed)) {
       *lo = back - k, *hi = back;

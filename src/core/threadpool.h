@@ -34,10 +34,11 @@ static inline void pool_split(long n, int ith, int nth, long *lo, long *hi) {
 // split product finish 6-9% of its time apart.
 // Before pool_run the caller plans n units: each thread gets a range in
 // proportion to its recent speed. During the run pool_take hands a thread
-// pieces of its own range front first (at least grain units, so that a piece
-// stays one stream through the prefetchers), then halves of the largest
-// range left to others, taken from its back; it returns false when nothing
-// is left. pool_note records how many units a thread did in how long.
+// pieces of its own range front first, then halves of the largest range
+// left to others, taken from its back; it returns false when nothing is
+// left. Ranges and pieces start at multiples of grain and are whole grains
+// long but at the end of the n units: a piece stays one stream through the
+// prefetchers, and a kernel that reads units in groups gets whole groups. pool_note records how many units a thread did in how long.
 // Which thread takes a unit changes from run to run, so a unit's result must
 // not depend on it (matmul's tiles: each row's sums are the same wherever).
 void pool_plan(pool *p, long n, long grain);

@@ -404,10 +404,17 @@ static bool same_format(const mm_part *a, const mm_part *b) {
 }
 
 // Balanced splits take pieces of a stream long enough for the prefetchers
-// to pay off: about 32 KiB of weights, whole tiles.
-static long plan_grain(const mm_part *pt) {
+// to pay off: about 32 KiB of weights, whole tiles; and whole groups of
+// tiles where the kernel reads groups (quant_gemm.gemv_group). Pieces of
+// one tile on Q4_0 896 x 4864 (two threads, GB/s) read 40.9, 39.3, 38.9
+// against 46.3, 43.7, 43.3 in groups of four, Q8_0 2048 x 8192 46.7-52.0
+// against 52.6-55.1.
+static long plan_grain(const mm_part *pt, int64_t n_tokens) {
   size_t tile_bytes = (size_t)pt->tile * pt->w->row_bytes;
-  return tile_bytes >= 32768 ? 1 : (long)(32768 / tile_bytes);
+  long grain = tile_bytes >= 32768 ? 1 : (long)(32768 / tile_bytes);
+  const quant_gemm *g = pt->gemm;
+  bool grouped = pt->gemv && pt->w->tiled && n_tokens == 1 && g->gemv_group > 1 && pt->w->row_bytes > g->gemv_group_row;
+  return grouped ? (grain + g->gemv_group - 1) / g->gemv_group * g->gemv_group : grain;
 }
 
 // Quantizes the input once for the job's parts, then runs their products.
@@ -436,7 +443,7 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   atomic_init(&j->next, 0);
   j->claimed = pool_size(p) > 1 && j->parts[0].gemm && !j->parts[0].gemv;
   j->pool = p;
-  if (!j->claimed) pool_plan(p, j->tiles, pool_size(p) > 1 ? plan_grain(&j->parts[0]) : j->tiles);
+  if (!j->claimed) pool_plan(p, j->tiles, pool_size(p) > 1 ? plan_grain(&j->parts[0], j->n_tokens) : j->tiles);
   pool_run(p, matmul_worker, j);
 }
 

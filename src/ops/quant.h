@@ -175,6 +175,12 @@ typedef struct {
   int gemv_max;        // largest batch for gemv (0: matmul's default of a few passes); larger ones are packed
   gemv_fn gemv_tiled;  // gemv and pack for tiled weights (NULL: the level reads GGUF's layout only)
   gemm_pack_fn pack_tiled;
+  // One token, tiled weights with rows longer than gemv_group_row bytes:
+  // gemv_tiled reads gemv_group tiles at a time (0: one), and a part of
+  // another size the rest tile by tile, which is slower there, so threads
+  // take whole groups.
+  int gemv_group;
+  size_t gemv_group_row;
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

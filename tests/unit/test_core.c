@@ -85,9 +85,9 @@ static void test_pool_plan_sequential(void) {
   CHECK(pool_take(p, 0, &lo, &hi) && lo == 81 && hi == 100);  // half of [62, 100), from the back
   pool_note(p, 0, 3000, 1000);
   pool_note(p, 1, 1000, 1000);  // a third as fast
-  pool_plan(p, 400, 8);
-  CHECK(pool_take(p, 1, &lo, &hi) && lo == 300 && hi == 325);
-  CHECK(pool_take(p, 0, &lo, &hi) && lo == 0 && hi == 75);
+  pool_plan(p, 400, 8);  // on grains: the split at 300 rounds to 304, a quarter down to 8s
+  CHECK(pool_take(p, 1, &lo, &hi) && lo == 304 && hi == 328);
+  CHECK(pool_take(p, 0, &lo, &hi) && lo == 0 && hi == 72);
   pool_note(p, 1, 1, 1000000);  // far slower: still a quarter of the fastest
   pool_plan(p, 500, 1);
   CHECK(pool_take(p, 1, &lo, &hi) && lo >= 390 && lo <= 410);
@@ -98,7 +98,10 @@ typedef struct {
   pool *p;
   _Atomic int taken[1000];
   long done[4];
+  _Atomic int split_grains;  // pieces that do not start and end on grains
 } steal_job;
+
+#define STEAL_GRAIN 3
 
 // Thread 1 dawdles over each piece: the others take what it has left.
 static void steal_task(void *arg, int ith, int nth) {
@@ -107,6 +110,7 @@ static void steal_task(void *arg, int ith, int nth) {
   long lo, hi;
   while (pool_take(j->p, ith, &lo, &hi)) {
     for (long i = lo; i < hi; i++) atomic_fetch_add(&j->taken[i], 1);
+    if (lo % STEAL_GRAIN || (hi % STEAL_GRAIN && hi != 1000)) atomic_fetch_add(&j->split_grains, 1);
     j->done[ith] += hi - lo;
     if (ith == 1) usleep(2000);
   }
@@ -118,11 +122,12 @@ static void test_pool_steal(void) {
     static steal_job j;
     memset(&j, 0, sizeof j);
     j.p = p;
-    pool_plan(p, 1000, 3);
+    pool_plan(p, 1000, STEAL_GRAIN);
     pool_run(p, steal_task, &j);
     int bad = 0;
     for (int i = 0; i < 1000; i++) bad += atomic_load(&j.taken[i]) != 1;
     CHECK_MSG(bad == 0, "%d units not taken exactly once with %d threads", bad, n);
+    CHECK_MSG(atomic_load(&j.split_grains) == 0, "%d pieces split a grain with %d threads", atomic_load(&j.split_grains), n);
     CHECK_MSG(j.done[1] < 1000 / n, "the slow thread did %ld of 1000 units with %d threads", j.done[1], n);
     pool_free(p);
   }
