@@ -69,7 +69,7 @@ static inline void cpu_relax(void) {
 // decode step's waits (a thread a few us behind the other, the caller's
 // work between runs) are often longer than 256 pauses.
 #define SPIN_BEFORE_YIELD 4096  // about 80 us
-static inline void spin_step(int i) {
+static inline void spin_step(unsigned i) {
   if (i >= SPIN_BEFORE_YIELD && (i & 255) == 255) sched_yield();
   else cpu_relax();
 }
@@ -171,7 +171,7 @@ void pool_run(pool *p, pool_fn fn, void *arg) {
     pthread_mutex_unlock(&p->mu);
   }
   fn(arg, 0, p->n);
-  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(i);
+  for (unsigned i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) spin_step(i);  // wraps: harmless
 }
 
 // A thread's share is at least a quarter of the fastest one's: a single slow

@@ -38,7 +38,8 @@ static inline void pool_split(long n, int ith, int nth, long *lo, long *hi) {
 // left to others, taken from its back; it returns false when nothing is
 // left. Ranges and pieces start at multiples of grain and are whole grains
 // long but at the end of the n units: a piece stays one stream through the
-// prefetchers, and a kernel that reads units in groups gets whole groups. pool_note records how many units a thread did in how long.
+// prefetchers, and a kernel that reads units in groups gets whole groups.
+// pool_note records how many units a thread did in how long.
 // Which thread takes a unit changes from run to run, so a unit's result must
 // not depend on it (matmul's tiles: each row's sums are the same wherever).
 void pool_plan(pool *p, long n, long grain);

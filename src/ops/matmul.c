@@ -333,7 +333,7 @@ static inline void spin_pause(void) {
 // for through whole time slices.
 static void barrier_wait(_Atomic int *arrived, int nth) {
   atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel);
-  for (int spins = 0; atomic_load_explicit(arrived, memory_order_acquire) < nth; spins++) {
+  for (unsigned spins = 0; atomic_load_explicit(arrived, memory_order_acquire) < nth; spins++) {
     if (spins < 4000) spin_pause();
     else sched_yield();
   }
@@ -446,7 +446,8 @@ static long plan_grain(const mm_part *pt, int64_t n_tokens) {
   size_t tile_bytes = (size_t)pt->tile * pt->w->row_bytes;
   long grain = tile_bytes >= 32768 ? 1 : (long)(32768 / tile_bytes);
   const quant_gemm *g = pt->gemm;
-  bool grouped = pt->gemv && pt->w->tiled && n_tokens == 1 && g->gemv_group > 1 && pt->w->row_bytes > g->gemv_group_row;
+  bool grouped = pt->gemv && pt->w->tiled && n_tokens == 1 && g->gemv_group > 1 &&
+                 pt->w->row_bytes > g->gemv_group_row;
   return grouped ? (grain + g->gemv_group - 1) / g->gemv_group * g->gemv_group : grain;
 }
 

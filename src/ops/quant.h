@@ -176,9 +176,9 @@ typedef struct {
   gemv_fn gemv_tiled;  // gemv and pack for tiled weights (NULL: the level reads GGUF's layout only)
   gemm_pack_fn pack_tiled;
   // One token, tiled weights with rows longer than gemv_group_row bytes:
-  // gemv_tiled reads gemv_group tiles at a time (0: one), and a part of
-  // another size the rest tile by tile, which is slower there, so threads
-  // take whole groups.
+  // gemv_tiled reads gemv_group tiles at a time (0: one at a time) and the
+  // tiles left over one by one, which is slower there, so threads take
+  // whole groups (matmul's plan_grain).
   int gemv_group;
   size_t gemv_group_row;
 } quant_gemm;
