@@ -3,7 +3,9 @@
 //      scratch (plus, for the batched kernels, per-block side data), split
 //      across threads by rows, or by blocks when there are fewer rows than threads;
 //      a normalized or gated input (matmul_many_normed, matmul_gated) is
-//      formed on the way, a piece at a time;
+//      formed on the way, a piece at a time. One token's short input is
+//      quantized whole by every thread into its own copy instead, with no
+//      barrier (own_worker);
 //   2. the output rows are split across threads in whole tiles (claimed as
 //      they go by packed jobs, the pool's balanced plan otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
@@ -448,7 +450,7 @@ static long plan_grain(const mm_part *pt, int64_t n_tokens) {
   const quant_gemm *g = pt->gemm;
   bool grouped = pt->gemv && pt->w->tiled && n_tokens == 1 && g->gemv_group > 1 &&
                  pt->w->row_bytes > g->gemv_group_row;
-  return grouped ? (grain + g->gemv_group - 1) / g->gemv_group * g->gemv_group : grain;
+  return grouped ? (long)round_up((size_t)grain, (size_t)g->gemv_group) : grain;
 }
 
 // Quantizes the input once for the job's parts, then runs their products.
