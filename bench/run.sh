@@ -17,6 +17,7 @@ TYPES=${TYPES:-"f16 q8_0 q4_0 q4_K"}
 THREADS=${THREADS:-"1 2"}
 REPS=${REPS:-5}
 PASSES=${PASSES:-1}
+[[ "$PASSES" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: PASSES must be a whole number of passes, 1 or more (got '$PASSES')" >&2; exit 2; }
 PP=${PP:-512}
 TG=${TG:-128}
 mkdir -p bench/models
