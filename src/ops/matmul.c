@@ -53,8 +53,10 @@ static size_t act_stride(uint32_t vdt, int64_t n_in) {
 static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act_aux); }
 
 // Rows of activations (and side data) the scratch holds: tiled activations
-// (quant_gemm.act_tiles) take whole groups of rows.
-static size_t act_rows(int64_t n_tokens) { return round_up((size_t)n_tokens, QUANT_TILE_ROWS); }
+// (quant_gemm.act_tiles) take whole groups of rows, of either size.
+#define MM_ACT_GROUP 48
+_Static_assert(MM_ACT_GROUP % QUANT_TILE_ROWS == 0 && MM_ACT_GROUP % QUANT_GROUP_ROWS == 0, "whole groups");
+static size_t act_rows(int64_t n_tokens) { return round_up((size_t)n_tokens, MM_ACT_GROUP); }
 
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
   uint32_t vdt = quant_vec_dot_type(type);
@@ -133,13 +135,18 @@ static void round_through(uint32_t type, const float *src, float *dst, int64_t n
 }
 
 // Row t's blocks [b0, b1) into their places in its tile group: quantized a
-// chunk at a time on the stack, then scattered block by block.
+// chunk at a time on the stack, then scattered block by block; into a
+// TILE_GROUP group straight from the floats, by the kernel's act_group.
 static void quantize_tiled(const mm_job *j, int64_t t, int64_t b0, int64_t b1, const float *src) {
   enum { CHUNK = 8192 };  // bytes of quantized blocks per step
-  int64_t bs = type_block_size(j->vdt), g = t / QUANT_TILE_ROWS * QUANT_TILE_ROWS;
+  int64_t bs = type_block_size(j->vdt), rows = quant_act_group_rows(j->act_tiles), g = t / rows * rows;
   size_t bb = type_block_bytes(j->vdt);
   uint8_t *group = (uint8_t *)j->act + (size_t)g * j->act_stride;
   act_aux *aux_group = j->aux ? (act_aux *)((uint8_t *)j->aux + (size_t)g * j->aux_stride) : NULL;
+  if (j->act_tiles == TILE_GROUP) {
+    j->parts[0].gemm->act_group(src, (b1 - b0) * bs, j->aux_bias, b0, (int)(t - g), group, aux_group);
+    return;
+  }
   _Alignas(64) uint8_t q[CHUNK];
   int64_t per = (int64_t)(CHUNK / bb);
   for (int64_t c0 = b0; c0 < b1; c0 += per) {

@@ -118,10 +118,20 @@ void quant_act_aux(uint32_t act_type, int bias, const void *a, int64_t n, act_au
 // correction term). quant_act_tile writes blocks b0 .. b0 + n - 1 of row r
 // (< QUANT_TILE_ROWS), quantized as blks (n consecutive blocks), and their
 // side data.
+// Grouped activations (TILE_GROUP, for the run kernels that sweep
+// QUANT_GROUP_ROWS activation rows per call): a group of that many rows
+// holds per block b of Q8_0 / Q8_1 the quants of its rows side by side, row
+// r's 32 at (b * QUANT_GROUP_ROWS + r) * 32, and their side data, Q8_0's
+// correction included (bias as in quant_act_aux), at
+// aux_group[b * QUANT_GROUP_ROWS + r]: a call reads its activations as two
+// streams, where plain rows are two streams per row. The gemm's act_group
+// writes them (quant_act_tile does not).
 #define QUANT_TILE_ROWS 16
 #define QUANT_TILE_D 4096
 #define QUANT_TILE_BSUMS 4160
-enum { TILE_PLAIN = 1, TILE_BSUMS32 = 2 };  // values of act_tiles
+#define QUANT_GROUP_ROWS 6
+enum { TILE_PLAIN = 1, TILE_BSUMS32 = 2, TILE_GROUP = 3 };  // values of act_tiles
+static inline int quant_act_group_rows(int tiles) { return tiles == TILE_GROUP ? QUANT_GROUP_ROWS : QUANT_TILE_ROWS; }
 void quant_act_tile(uint32_t act_type, int tiles, const void *blks, int64_t b0, int64_t n, int r, void *group,
                     act_aux *aux_group);
 
@@ -181,6 +191,10 @@ typedef struct {
   // whole groups (matmul's plan_grain).
   int gemv_group;
   size_t gemv_group_row;
+  // TILE_GROUP: quantizes blocks [b0, b0 + n / 32) of one activation row
+  // from src straight into row r of its group, side data (with bias)
+  // included: the bits of quantize_act and quant_act_tile, in one pass.
+  void (*act_group)(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux_group);
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.
