@@ -6,6 +6,7 @@
 // Nearly all time goes to matmul() (ops/matmul.c); the per-token steps here
 // are spread over the thread pool by token or by (token, head).
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -20,17 +21,37 @@ typedef struct {
   const fwd_batch *b;
   int il, n;
   item_fn fn;
+  _Atomic int left;  // items not yet claimed: [0, left)
 } par_items;
 
-// Items are dealt round-robin: causal attention makes later tokens costlier,
-// so contiguous halves would leave the first thread idle half the time.
+// Many items (a prompt's tokens) are claimed as threads go, a share of what
+// is left at a time, the last first: causal attention makes later tokens
+// costlier, so the costliest go first and the cheapest even out the end. A
+// round-robin deal left the faster core waiting for the slower (the cores
+// here differ by 10% or more): in a Qwen2.5-0.5B prompt on two threads the
+// calling thread spent 9.5% of the samples on these steps, the other 6.0%.
+// A few items (a decode step's heads) are dealt round-robin, with no shared
+// counter to pass between the cores.
+#define CLAIM_MIN_ITEMS 32
+
 static void par_task(void *arg, int ith, int nth) {
   par_items *p = arg;
-  for (int i = ith; i < p->n; i += nth) p->fn(p->c, p->b, p->il, i, ith);
+  if (p->n < CLAIM_MIN_ITEMS) {
+    for (int i = ith; i < p->n; i += nth) p->fn(p->c, p->b, p->il, i, ith);
+    return;
+  }
+  int left = atomic_load_explicit(&p->left, memory_order_relaxed);
+  while (left > 0) {
+    int n = left / (4 * nth) > 0 ? left / (4 * nth) : 1;
+    if (atomic_compare_exchange_weak_explicit(&p->left, &left, left - n, memory_order_relaxed, memory_order_relaxed)) {
+      for (int i = left - 1; i >= left - n; i--) p->fn(p->c, p->b, p->il, i, ith);
+      left = atomic_load_explicit(&p->left, memory_order_relaxed);
+    }
+  }
 }
 
 static void for_items(llmux_context *c, const fwd_batch *b, int il, int n, item_fn fn) {
-  par_items p = {c, b, il, n, fn};
+  par_items p = {c, b, il, n, fn, n};
   if (n == 1) fn(c, b, il, 0, 0);
   else pool_run(c->pool, par_task, &p);
 }
