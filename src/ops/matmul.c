@@ -91,11 +91,20 @@ typedef struct {
   float norm_eps;
 } mm_src;
 
+// A prompt's tokens in slices, one per thread (sliced_worker), each slice's
+// state on a line of its own.
+#define MM_MAX_SLICES 8
+typedef struct {
+  _Alignas(64) _Atomic long next;  // the slice's next unclaimed tile
+  _Atomic int ready;               // its rows are quantized
+} mm_slice;
+
 // What the threads of a run change: the barrier after phase 1 and the next
 // tile to claim, on a line of their own, away from the job they all read.
 typedef struct {
   _Alignas(64) _Atomic int arrived;  // threads done with phase 1
   _Atomic long next;                 // the next unclaimed tile
+  mm_slice slice[MM_MAX_SLICES];
 } mm_sync;
 
 // Weights that share one input and one activation format.
@@ -116,6 +125,7 @@ typedef struct {
   long tiles;           // of all parts
   bool own;             // each thread quantizes the input into its own copy (own_worker)
   bool claimed;         // tiles claimed as threads go (else the pool's balanced plan)
+  int slices;           // >0: claimed per slice of the tokens, one slice per thread (sliced_worker)
   pool *pool;
   mm_sync *sync;
 } mm_job;
@@ -245,7 +255,7 @@ static void rows_tiled(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1
 // K-chunks outside tiles: a chunk's slice of the activations (up to a few
 // MiB for 512 tokens) is then read once per tile from L2 and L3, where whole
 // rows (up to 10 MiB of floats for a 4864-wide input) came from memory.
-static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
+static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
   const quant_gemm *g = p->gemm;
   _Alignas(64) uint8_t panel[MM_PANEL_MAX];
   assert(g->panel_bytes <= sizeof panel);
@@ -259,8 +269,8 @@ static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1)
         p->pack(w, p->w->row_bytes, nr, k0, kn, panel);
         w = panel;
       }
-      for (int64_t t = 0; t < j->n_tokens; t += g->cols) {
-        int nc = (int)(j->n_tokens - t < g->cols ? j->n_tokens - t : g->cols);
+      for (int64_t t = t0; t < t1; t += g->cols) {
+        int nc = (int)(t1 - t < g->cols ? t1 - t : g->cols);
         g->run(w, p->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux_at(j, t), j->aux_stride, nc,
                &p->y[t * p->ldy + rt], p->ldy, k0 > 0);
       }
@@ -278,22 +288,24 @@ static void rows_gemv(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1)
   }
 }
 
-static void rows_part(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of one part; the batched kernel takes tokens [t0, t1) only
+// (the other paths are never handed part of the tokens).
+static void rows_part(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
   if (p->gemv) rows_gemv(j, p, r0, r1);
-  else if (p->gemm) rows_gemm(j, p, r0, r1);
+  else if (p->gemm) rows_gemm(j, p, r0, r1, t0, t1);
   else if (j->n_tokens == 1) rows_plain(j, p, r0, r1);
   else rows_tiled(j, p, r0, r1);
 }
 
-// Tiles [lo, hi) of all parts, numbered in order across them.
-static void run_tiles(const mm_job *j, long lo, long hi) {
+// Tiles [lo, hi) of all parts, numbered in order across them, for tokens [t0, t1).
+static void run_tiles(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1) {
   long base = 0;
   for (int i = 0; i < j->n_parts && base < hi; base += j->parts[i++].tiles) {
     const mm_part *p = &j->parts[i];
     long a = lo > base ? lo - base : 0, b = hi - base < p->tiles ? hi - base : p->tiles;
     if (a >= b) continue;
     int64_t r0 = a * p->tile, r1 = b * p->tile < p->w->n_out ? b * p->tile : p->w->n_out;
-    rows_part(j, p, r0, r1);
+    rows_part(j, p, r0, r1, t0, t1);
   }
 }
 
@@ -307,27 +319,30 @@ static void run_tiles(const mm_job *j, long lo, long hi) {
 // fewer: each claim takes a share of what is left (1 / (2 nth)), large
 // first, which keeps a K-chunk of the activations in cache across many
 // tiles, and single tiles at the end.
-static void product_worker(const mm_job *j, int ith, int nth) {
-  if (!j->claimed) {
-    long lo, hi, done = 0;
-    int64_t t0 = time_ns();
-    while (pool_take(j->pool, ith, &lo, &hi)) {
-      run_tiles(j, lo, hi);
-      done += hi - lo;
-    }
-    pool_note(j->pool, ith, (double)done * (double)j->n_in, time_ns() - t0);
-    return;
-  }
-  _Atomic long *next = &j->sync->next;
+static void claim_tiles(const mm_job *j, _Atomic long *next, int64_t t0, int64_t t1, int nth) {
   long lo = atomic_load_explicit(next, memory_order_relaxed);
   while (lo < j->tiles) {
     long n = (j->tiles - lo) / (2 * nth);
     if (n < 1) n = 1;
     if (atomic_compare_exchange_weak_explicit(next, &lo, lo + n, memory_order_relaxed, memory_order_relaxed)) {
-      run_tiles(j, lo, lo + n);
+      run_tiles(j, lo, lo + n, t0, t1);
       lo = atomic_load_explicit(next, memory_order_relaxed);
     }
   }
+}
+
+static void product_worker(const mm_job *j, int ith, int nth) {
+  if (!j->claimed) {
+    long lo, hi, done = 0;
+    int64_t t0 = time_ns();
+    while (pool_take(j->pool, ith, &lo, &hi)) {
+      run_tiles(j, lo, hi, 0, j->n_tokens);
+      done += hi - lo;
+    }
+    pool_note(j->pool, ith, (double)done * (double)j->n_in, time_ns() - t0);
+    return;
+  }
+  claim_tiles(j, &j->sync->next, 0, j->n_tokens, nth);
 }
 
 static inline void spin_pause(void) {
@@ -371,6 +386,40 @@ static void own_worker(const mm_job *j, int ith, int nth) {
   product_worker(&own, ith, nth);
 }
 
+// A prompt split by tokens as well: each thread quantizes a slice of the
+// rows and claims the tiles for that slice, then helps with the others'
+// slices once their rows are ready. So it reads the activations it wrote
+// itself, from its own caches, with no barrier between the phases; split by
+// output rows alone, every thread read all the rows, half of them written
+// by the other core (a line takes about 230 ns from one core to the other
+// here), and the slower core held the other at the barrier. Each thread
+// packs the tiles it runs, so a tile is packed once per slice.
+static void slice_rows(const mm_job *j, int s, int64_t *t0, int64_t *t1) {
+  int64_t a = (int64_t)round_up((size_t)(j->n_tokens * s / j->slices), MM_ACT_GROUP);
+  int64_t b = (int64_t)round_up((size_t)(j->n_tokens * (s + 1) / j->slices), MM_ACT_GROUP);
+  *t0 = a < j->n_tokens ? a : j->n_tokens;
+  *t1 = b < j->n_tokens ? b : j->n_tokens;
+}
+
+static void sliced_worker(const mm_job *j, int ith, int nth) {
+  int64_t t0, t1;
+  slice_rows(j, ith, &t0, &t1);
+  if (j->quantize)
+    for (int64_t t = t0; t < t1; t++) quantize_part(j, t, 0, j->n_in / type_block_size(j->vdt));
+  atomic_store_explicit(&j->sync->slice[ith].ready, 1, memory_order_release);
+  for (int k = 0; k < nth; k++) {
+    int s = (ith + k) % nth;
+    mm_slice *sl = &j->sync->slice[s];
+    if (atomic_load_explicit(&sl->next, memory_order_relaxed) >= j->tiles) continue;
+    for (unsigned spins = 0; !atomic_load_explicit(&sl->ready, memory_order_acquire); spins++) {
+      if (spins < 4000) spin_pause();
+      else sched_yield();
+    }
+    slice_rows(j, s, &t0, &t1);
+    claim_tiles(j, &sl->next, t0, t1, nth);
+  }
+}
+
 // Both phases in one pool run (a decode step runs hundreds of matmuls, and a
 // barrier costs less than a second dispatch): every thread of the run is live,
 // so waiting for all of them to finish phase 1 is safe.
@@ -378,6 +427,10 @@ static void matmul_worker(void *arg, int ith, int nth) {
   const mm_job *j = arg;
   if (j->own) {
     own_worker(j, ith, nth);
+    return;
+  }
+  if (j->slices) {
+    sliced_worker(j, ith, nth);
     return;
   }
   if (j->quantize) {
@@ -488,6 +541,12 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   j->sync = &sync;
   j->own = own_fits(j, pool_size(p));
   j->claimed = pool_size(p) > 1 && j->parts[0].gemm && !j->parts[0].gemv;
+  int nth = pool_size(p);
+  j->slices = j->claimed && nth <= MM_MAX_SLICES && j->n_tokens >= (int64_t)nth * MM_ACT_GROUP ? nth : 0;
+  for (int s = 0; s < j->slices; s++) {
+    atomic_init(&sync.slice[s].next, 0);
+    atomic_init(&sync.slice[s].ready, 0);
+  }
   j->pool = p;
   if (!j->claimed) pool_plan(p, j->tiles, pool_size(p) > 1 ? plan_grain(&j->parts[0], j->n_tokens) : j->tiles);
   pool_run(p, matmul_worker, j);

@@ -120,7 +120,8 @@ static void check_shape(const shape *s, pool **pools, int random_bits) {
     quant_dequant_at(s->type, SIMD_SCALAR)(w + (size_t)o * rb, wf + o * s->n_in, s->n_in);
   }
   mm_weight mw = {.type = s->type, .n_in = s->n_in, .n_out = s->n_out, .data = w, .row_bytes = rb};
-  static const int64_t batches[] = {1, 3, 8, 17, 37, 64};  // 37: the packed kernels' last group is partial
+  // 37: the packed kernels' last group is partial; 151: a prompt split in slices of tokens by 2 or 3 threads
+  static const int64_t batches[] = {1, 3, 8, 17, 37, 64, 151};
   int failed = 0;  // report the first failure of a shape only
   for (size_t bi = 0; bi < sizeof batches / sizeof batches[0] && !failed; bi++) {
     int64_t nt = batches[bi], ldx = s->n_in + 3, ldy = s->n_out + 5;
@@ -237,8 +238,9 @@ static void test_batch_invariance(pool **pools, enum simd_level level) {
   static const uint32_t types[] = {T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0, T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K};
   cpu_set_simd_level(level);
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-    // n_in: more than one K-chunk; 71 rows: a partial last group of the tile kernels
-    int64_t n_in = type_block_size(types[i]) == 256 ? 2560 : 2336, n_out = 37, nt = 71;
+    // n_in: more than one K-chunk; 151 rows: a partial last group of the tile kernels, and
+    // on two threads two slices of tokens (matmul.c's sliced_worker)
+    int64_t n_in = type_block_size(types[i]) == 256 ? 2560 : 2336, n_out = 37, nt = 151;
     size_t rb = type_row_bytes(types[i], n_in);
     uint8_t *w = malloc(rb * (size_t)n_out);
     float *src = malloc((size_t)n_in * sizeof *src), *x = malloc((size_t)(n_in * nt) * sizeof *x);
@@ -255,7 +257,7 @@ static void test_batch_invariance(pool **pools, enum simd_level level) {
       matmul(pools[2], &mw, x + t * n_in, n_in, 5, ys, n_out, scratch);
       same &= memcmp(ys, yb + t * n_out, (size_t)(n_out * 5) * sizeof *ys) == 0;
     }
-    CHECK_MSG(same, "%s at %s: a token's row differs between a batch of 71 and one of 1 or 5",
+    CHECK_MSG(same, "%s at %s: a token's row differs between a batch of 151 and one of 1 or 5",
               type_name(types[i]), cpu_simd_name(level));
     free(w), free(src), free(x), free(yb), free(ys), free(scratch);
   }
