@@ -298,6 +298,32 @@ static void test_gated(pool **pools) {
   }
 }
 
+// One token, float weights: a row's result is the same bits whether the
+// gemv takes it among others (long rows go four at a time) or alone.
+static void test_float_rows(pool **pools) {
+  static const uint32_t types[] = {T_F32, T_F16, T_BF16};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    int64_t n_in = 2336, n_out = 11;  // rows over 2304 bytes; two groups of four and three left
+    size_t rb = type_row_bytes(types[i], n_in);
+    uint8_t *w = malloc(rb * (size_t)n_out), *scratch = malloc(matmul_scratch_bytes(types[i], n_in, 1));
+    float *src = malloc((size_t)n_in * sizeof *src), *x = malloc((size_t)n_in * sizeof *x);
+    float all[11], one;
+    for (int64_t o = 0; o < n_out; o++) make_row(types[i], n_in, 0, w + (size_t)o * rb, src);
+    for (int64_t k = 0; k < n_in; k++) x[k] = rnd_normal();
+    mm_weight mw = {.type = types[i], .n_in = n_in, .n_out = n_out, .data = w, .row_bytes = rb};
+    matmul(pools[0], &mw, x, n_in, 1, all, n_out, scratch);
+    int same = 1;
+    for (int64_t o = 0; o < n_out; o++) {
+      mm_weight row = mw;
+      row.n_out = 1, row.data = w + (size_t)o * rb;
+      matmul(pools[0], &row, x, n_in, 1, &one, 1, scratch);
+      same &= memcmp(&one, &all[o], sizeof one) == 0;
+    }
+    CHECK_MSG(same, "%s: a row's gemv result depends on the rows beside it", type_name(types[i]));
+    free(w), free(scratch), free(src), free(x);
+  }
+}
+
 // matmul_many_normed (each row's RMS norm applied piece by piece as the
 // input is quantized) equals op_rms_norm then matmul_many, bit for bit: the
 // quantized types (one with two weights sharing the input, one whose job
@@ -440,6 +466,7 @@ int main(void) {
   test_many(pools);
   test_gated(pools);
   test_normed(pools);
+  test_float_rows(pools);
   test_tiled(pools);
   if (cpu_max_simd_level() >= SIMD_AVX512) test_batch_invariance(pools, SIMD_AVX512);
   else printf("note: no AVX-512 here, batch invariance not checked\n");
