@@ -192,8 +192,8 @@ typedef struct {
   int gemv_group;
   size_t gemv_group_row;
   // TILE_GROUP: quantizes blocks [b0, b0 + n / 32) of one activation row
-  // from src straight into row r of its group, side data (with bias)
-  // included: the bits of quantize_act and quant_act_tile, in one pass.
+  // from src straight into row r of its group with its side data, in one
+  // pass: quantize_act's quants and quant_act_aux's side data (with bias).
   void (*act_group)(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux_group);
 } quant_gemm;
 
