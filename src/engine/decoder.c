@@ -21,17 +21,21 @@ typedef struct {
   const fwd_batch *b;
   int il, n;
   item_fn fn;
-  _Atomic int left;  // items not yet claimed: [0, left)
+  _Atomic uint64_t ends;  // items [front, back) not yet claimed: back << 32 | front
 } par_items;
 
 // Many items (a prompt's tokens) are claimed as threads go, a share of what
-// is left at a time, the last first: causal attention makes later tokens
-// costlier, so the costliest go first and the cheapest even out the end. A
-// round-robin deal left the faster core waiting for the slower (the cores
-// here differ by 10% or more): in a Qwen2.5-0.5B prompt on two threads the
-// calling thread spent 9.5% of the samples on these steps, the other 6.0%.
-// A few items (a decode step's heads) are dealt round-robin, with no shared
-// counter to pass between the cores.
+// is left at a time: the first half of the threads from the front, the
+// others from the back, until they meet. A round-robin deal left the faster
+// core waiting for the slower (the cores here differ by 10% or more): in a
+// Qwen2.5-0.5B prompt on two threads the calling thread spent 9.5% of the
+// samples on these steps, the other 6.0%. From both ends, a thread takes
+// the same tokens in every step of a layer, and the tokens whose products
+// it ran (matmul.c gives each thread a slice of the tokens in that order),
+// so their rows are in its caches; and where later tokens cost more
+// (causal attention), the back takes them a few at a time as the front
+// takes the cheap ones. A few items (a decode step's heads) are dealt
+// round-robin, with no shared counter to pass between the cores.
 #define CLAIM_MIN_ITEMS 32
 
 static void par_task(void *arg, int ith, int nth) {
@@ -40,18 +44,23 @@ static void par_task(void *arg, int ith, int nth) {
     for (int i = ith; i < p->n; i += nth) p->fn(p->c, p->b, p->il, i, ith);
     return;
   }
-  int left = atomic_load_explicit(&p->left, memory_order_relaxed);
-  while (left > 0) {
-    int n = left / (4 * nth) > 0 ? left / (4 * nth) : 1;
-    if (atomic_compare_exchange_weak_explicit(&p->left, &left, left - n, memory_order_relaxed, memory_order_relaxed)) {
-      for (int i = left - 1; i >= left - n; i--) p->fn(p->c, p->b, p->il, i, ith);
-      left = atomic_load_explicit(&p->left, memory_order_relaxed);
-    }
+  bool front = ith < (nth + 1) / 2;
+  uint64_t e = atomic_load_explicit(&p->ends, memory_order_relaxed);
+  for (;;) {
+    uint32_t f = (uint32_t)e, b = (uint32_t)(e >> 32);
+    if (f >= b) return;
+    uint32_t n = (b - f) / (4 * (uint32_t)nth) > 0 ? (b - f) / (4 * (uint32_t)nth) : 1;
+    uint64_t next = front ? e + n : e - ((uint64_t)n << 32);
+    if (!atomic_compare_exchange_weak_explicit(&p->ends, &e, next, memory_order_relaxed, memory_order_relaxed))
+      continue;
+    uint32_t lo = front ? f : b - n;
+    for (uint32_t i = lo; i < lo + n; i++) p->fn(p->c, p->b, p->il, (int)i, ith);
+    e = atomic_load_explicit(&p->ends, memory_order_relaxed);
   }
 }
 
 static void for_items(llmux_context *c, const fwd_batch *b, int il, int n, item_fn fn) {
-  par_items p = {c, b, il, n, fn, n};
+  par_items p = {c, b, il, n, fn, (uint64_t)n << 32};
   if (n == 1) fn(c, b, il, 0, 0);
   else pool_run(c->pool, par_task, &p);
 }
