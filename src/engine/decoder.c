@@ -6,7 +6,6 @@
 // Nearly all time goes to matmul() (ops/matmul.c); the per-token steps here
 // are spread over the thread pool by token or by (token, head).
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -21,48 +20,40 @@ typedef struct {
   const fwd_batch *b;
   int il, n;
   item_fn fn;
-  _Atomic uint64_t ends;  // items [front, back) not yet claimed: back << 32 | front
 } par_items;
 
-// Many items (a prompt's tokens) are claimed as threads go, a share of what
-// is left at a time: the first half of the threads from the front, the
-// others from the back, until they meet. A round-robin deal left the faster
-// core waiting for the slower (the cores here differ by 10% or more): in a
-// Qwen2.5-0.5B prompt on two threads the calling thread spent 9.5% of the
-// samples on these steps, the other 6.0%. From both ends, a thread takes
-// the same tokens in every step of a layer, and the tokens whose products
-// it ran (matmul.c gives each thread a slice of the tokens in that order),
-// so their rows are in its caches; and where later tokens cost more
-// (causal attention), the back takes them a few at a time as the front
-// takes the cheap ones. A few items (a decode step's heads) are dealt
-// round-robin, with no shared counter to pass between the cores.
-#define CLAIM_MIN_ITEMS 32
+// Many items (a prompt's tokens) follow the pool's balanced plan
+// (threadpool.h): a range per thread, front to back, whose rest the others
+// take over from its back when it falls behind. A round-robin deal left
+// the faster core waiting for the slower (the cores here differ by 10% or
+// more): in a Qwen2.5-0.5B prompt on two threads the calling thread spent
+// 9.5% of the samples on these steps, the other 6.0%. In ranges a thread
+// also takes the same tokens in every step of a layer, the tokens whose
+// products it ran (matmul.c gives thread 0 the first slice of the tokens),
+// so their rows are in its caches: the residual adds' samples halved. A few
+// items (a decode step's heads) are dealt round-robin, with no shared state
+// to pass between the cores.
+#define PLAN_MIN_ITEMS 32
 
 static void par_task(void *arg, int ith, int nth) {
   par_items *p = arg;
-  if (p->n < CLAIM_MIN_ITEMS) {
+  if (p->n < PLAN_MIN_ITEMS) {
     for (int i = ith; i < p->n; i += nth) p->fn(p->c, p->b, p->il, i, ith);
     return;
   }
-  bool front = ith < (nth + 1) / 2;
-  uint64_t e = atomic_load_explicit(&p->ends, memory_order_relaxed);
-  for (;;) {
-    uint32_t f = (uint32_t)e, b = (uint32_t)(e >> 32);
-    if (f >= b) return;
-    uint32_t n = (b - f) / (4 * (uint32_t)nth) > 0 ? (b - f) / (4 * (uint32_t)nth) : 1;
-    uint64_t next = front ? e + n : e - ((uint64_t)n << 32);
-    if (!atomic_compare_exchange_weak_explicit(&p->ends, &e, next, memory_order_relaxed, memory_order_relaxed))
-      continue;
-    uint32_t lo = front ? f : b - n;
-    for (uint32_t i = lo; i < lo + n; i++) p->fn(p->c, p->b, p->il, (int)i, ith);
-    e = atomic_load_explicit(&p->ends, memory_order_relaxed);
-  }
+  long lo, hi;
+  while (pool_take(p->c->pool, ith, &lo, &hi))
+    for (long i = lo; i < hi; i++) p->fn(p->c, p->b, p->il, (int)i, ith);
 }
 
 static void for_items(llmux_context *c, const fwd_batch *b, int il, int n, item_fn fn) {
-  par_items p = {c, b, il, n, fn, (uint64_t)n << 32};
-  if (n == 1) fn(c, b, il, 0, 0);
-  else pool_run(c->pool, par_task, &p);
+  par_items p = {c, b, il, n, fn};
+  if (n == 1) {
+    fn(c, b, il, 0, 0);
+    return;
+  }
+  if (n >= PLAN_MIN_ITEMS) pool_plan(c->pool, n, 1);
+  pool_run(c->pool, par_task, &p);
 }
 
 static void mm(llmux_context *c, const mm_weight *w, const float *x, int64_t ldx, int n, float *y, int64_t ldy) {
