@@ -74,6 +74,8 @@ static inline void spin_step(unsigned i) {
   else cpu_relax();
 }
 
+void pool_spin(unsigned i) { spin_step(i); }
+
 static unsigned wait_for_work(pool *p, unsigned seen) {
   for (int i = 0; i < SPIN_ITERS; i++) {
     unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);

@@ -19,6 +19,11 @@ pool *pool_new(int n_threads);
 void pool_free(pool *p);
 int pool_size(const pool *p);
 void pool_run(pool *p, pool_fn fn, void *arg);
+// One step of a wait inside a run (for a word another thread of the run
+// will set; i counts the steps): a pause, and past about 80 us now and then
+// a yield, so that a thread the OS has descheduled still gets to run. The
+// pool waits so itself.
+void pool_spin(unsigned i);
 
 // Splits [0, n) into nth nearly equal parts; part ith is [*lo, *hi).
 static inline void pool_split(long n, int ith, int nth, long *lo, long *hi) {

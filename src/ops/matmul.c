@@ -21,7 +21,6 @@
 #include "ops/matmul.h"
 
 #include <assert.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -91,8 +90,9 @@ typedef struct {
   float norm_eps;
 } mm_src;
 
-// A prompt's tokens in slices, one per thread (sliced_worker), each slice's
-// state on a line of its own.
+// A prompt's tokens in slices, one per thread (sliced_worker; pools of up
+// to MM_MAX_SLICES threads, larger ones split by output rows only), each
+// slice's state on a line of its own.
 #define MM_MAX_SLICES 8
 typedef struct {
   _Alignas(64) _Atomic long next;  // the slice's next unclaimed tile
@@ -345,22 +345,16 @@ static void product_worker(const mm_job *j, int ith, int nth) {
   claim_tiles(j, &j->sync->next, 0, j->n_tokens, nth);
 }
 
-static inline void spin_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
+// Waits until *v reaches n, as the pool's own waits do (pool_spin): the
+// others are normally microseconds away, and one the OS has descheduled
+// (more threads than free cores) still gets to run.
+static void wait_for(_Atomic int *v, int n) {
+  for (unsigned i = 0; atomic_load_explicit(v, memory_order_acquire) < n; i++) pool_spin(i);
 }
 
-// Waits until all nth threads have arrived: spins briefly (the others are
-// normally microseconds away), then yields, so that a thread the OS has
-// descheduled (more threads than free cores) can run instead of being waited
-// for through whole time slices.
 static void barrier_wait(_Atomic int *arrived, int nth) {
   atomic_fetch_add_explicit(arrived, 1, memory_order_acq_rel);
-  for (unsigned spins = 0; atomic_load_explicit(arrived, memory_order_acquire) < nth; spins++) {
-    if (spins < 4000) spin_pause();
-    else sched_yield();
-  }
+  wait_for(arrived, nth);
 }
 
 // One token's input, short enough: every thread quantizes all of it into
@@ -411,10 +405,7 @@ static void sliced_worker(const mm_job *j, int ith, int nth) {
     int s = (ith + k) % nth;
     mm_slice *sl = &j->sync->slice[s];
     if (atomic_load_explicit(&sl->next, memory_order_relaxed) >= j->tiles) continue;
-    for (unsigned spins = 0; !atomic_load_explicit(&sl->ready, memory_order_acquire); spins++) {
-      if (spins < 4000) spin_pause();
-      else sched_yield();
-    }
+    wait_for(&sl->ready, 1);
     slice_rows(j, s, &t0, &t1);
     claim_tiles(j, &sl->next, t0, t1, nth);
   }
@@ -539,16 +530,16 @@ static void run_job(pool *p, mm_job *j, void *scratch) {
   atomic_init(&sync.arrived, 0);
   atomic_init(&sync.next, 0);
   j->sync = &sync;
-  j->own = own_fits(j, pool_size(p));
-  j->claimed = pool_size(p) > 1 && j->parts[0].gemm && !j->parts[0].gemv;
   int nth = pool_size(p);
+  j->own = own_fits(j, nth);
+  j->claimed = nth > 1 && j->parts[0].gemm && !j->parts[0].gemv;
   j->slices = j->claimed && nth <= MM_MAX_SLICES && j->n_tokens >= (int64_t)nth * MM_ACT_GROUP ? nth : 0;
   for (int s = 0; s < j->slices; s++) {
     atomic_init(&sync.slice[s].next, 0);
     atomic_init(&sync.slice[s].ready, 0);
   }
   j->pool = p;
-  if (!j->claimed) pool_plan(p, j->tiles, pool_size(p) > 1 ? plan_grain(&j->parts[0], j->n_tokens) : j->tiles);
+  if (!j->claimed) pool_plan(p, j->tiles, nth > 1 ? plan_grain(&j->parts[0], j->n_tokens) : j->tiles);
   pool_run(p, matmul_worker, j);
 }
 
