@@ -1212,9 +1212,9 @@ AI uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 // Up to 16 blocks of 32 (Q8_0 / Q8_1) at once, so that the two divisions per
 // block (d = amax / 127 and 127 / amax) are two vector divisions per 16 blocks
 // instead of a serial chain per block. Block b's quants go to qs(b); d[b] and
-// (q81) sum[b] are returned.
+// (sums) sum[b], the sum of its quants, are returned.
 AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, size_t qs_off, float d[16], int sum[16],
-                       int q81) {
+                       int sums) {
   _Alignas(64) float amax[16] = {0};
   for (int b = 0; b < nb; b++) {
     __m512 m = _mm512_max_ps(vabs512(_mm512_loadu_ps(src + 32 * b)), vabs512(_mm512_loadu_ps(src + 32 * b + 16)));
@@ -1232,7 +1232,7 @@ AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, siz
     int8_t *qs = (int8_t *)(dst + (size_t)b * bytes + qs_off);
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(q0));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(q1));
-    if (q81) sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    if (sums) sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
   }
 }
 
