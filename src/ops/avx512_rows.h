@@ -147,14 +147,17 @@ AI void nib_split(const __m512i T[4], __m512i W[8]) {
   }
 }
 
-// Adds the 5th bit: value 4k + j of a row is bit 4k + j of its 32-bit qh.
+// Adds the 5th bit to W, values 4k..4k+3 of each row: value 4k + j of a row
+// is bit 4k + j of its 32-bit qh.
+AI __m512i q5_bit(__m512i qh, int k, __m512i W) {
+  __m512i rep = _mm512_shuffle_epi8(qh, dword_shuffle(k / 2, k / 2, k / 2, k / 2));
+  __mmask64 set = _mm512_test_epi8_mask(rep, _mm512_set1_epi32((int)(0x08040201u << (4 * (k % 2)))));
+  return _mm512_mask_add_epi8(W, set, W, _mm512_set1_epi8(16));
+}
+
 AI void q5_high(__m512i qh, __m512i W[8]) {
   UNROLL
-  for (int k = 0; k < 8; k++) {
-    __m512i rep = _mm512_shuffle_epi8(qh, dword_shuffle(k / 2, k / 2, k / 2, k / 2));
-    __mmask64 set = _mm512_test_epi8_mask(rep, _mm512_set1_epi32((int)(0x08040201u << (4 * (k % 2)))));
-    W[k] = _mm512_mask_add_epi8(W[k], set, W[k], _mm512_set1_epi8(16));
-  }
+  for (int k = 0; k < 8; k++) W[k] = q5_bit(qh, k, W[k]);
 }
 
 AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
@@ -399,27 +402,57 @@ AI __m512i tcol(const uint8_t *p, int nt) {
 
 typedef void (*tunpack32_fn)(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M);
 
+// A block's scales: D, and M where it has mins (Q4_1, Q5_1: `mins`), else 0.
+AI void tscales(const uint8_t *blk, int nt, int mins, __m512 *D, __m512 *M) {
+  *D = tcol_half(blk, nt);
+  *M = mins ? tcol_half(blk + 2 * (size_t)nt, nt) : _mm512_setzero_ps();
+}
+
 // A Q4 / Q5 block whose nibbles start at column byte q (and Q5's high bits at qh, else -1).
-AI void tunpack_nib(const uint8_t *blk, int nt, int halves, int qh, int q, __m512i W[8], __m512 *D, __m512 *M) {
+AI void tunpack_nib(const uint8_t *blk, int nt, int mins, int qh, int q, __m512i W[8], __m512 *D, __m512 *M) {
   __m512i T[4];
   UNROLL
   for (int k = 0; k < 4; k++) T[k] = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
   nib_split(T, W);
   if (qh >= 0) q5_high(tcol(blk + (size_t)qh * (size_t)nt, nt), W);
-  *D = tcol_half(blk, nt);
-  *M = halves == 2 ? tcol_half(blk + 2 * (size_t)nt, nt) : _mm512_setzero_ps();
+  tscales(blk, nt, mins, D, M);
 }
-AI void tunpack_q4_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, -1, 2, W, D, M); }
-AI void tunpack_q4_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 2, -1, 4, W, D, M); }
-AI void tunpack_q5_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, 2, 6, W, D, M); }
-AI void tunpack_q5_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 2, 4, 8, W, D, M); }
+AI void tunpack_q4_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 0, -1, 2, W, D, M); }
+AI void tunpack_q4_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, -1, 4, W, D, M); }
+AI void tunpack_q5_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 0, 2, 6, W, D, M); }
+AI void tunpack_q5_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, 4, 8, W, D, M); }
 
 AI void tunpack_q8_0(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
   UNROLL
   for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
-  *D = tcol_half(blk, nt);
-  *M = _mm512_setzero_ps();
+  tscales(blk, nt, 0, D, M);
+}
+
+// The same blocks a quarter at a time, for the run kernels that read the
+// tiled layout in place (run32t_n): values 4k..4k+3 (lo) and 16 + 4k..
+// 16 + 4k + 3 (hi) of each row, k < 4, as tunpack's W[k] and W[k + 4].
+// Four vectors live where a whole block took eight.
+typedef void (*tquarter_fn)(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi);
+
+AI void tquarter_nib(const uint8_t *blk, int nt, int qh, int q, int k, __m512i *lo, __m512i *hi) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512i T = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
+  *lo = _mm512_and_si512(T, m4);
+  *hi = _mm512_and_si512(_mm512_srli_epi16(T, 4), m4);
+  if (qh < 0) return;
+  __m512i h = tcol(blk + (size_t)qh * (size_t)nt, nt);
+  *lo = q5_bit(h, k, *lo);
+  *hi = q5_bit(h, k + 4, *hi);
+}
+AI void tquarter_q4_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, -1, 2, k, lo, hi); }
+AI void tquarter_q4_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, -1, 4, k, lo, hi); }
+AI void tquarter_q5_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 2, 6, k, lo, hi); }
+AI void tquarter_q5_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 4, 8, k, lo, hi); }
+AI void tquarter_q8_0(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  *lo = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
+  *hi = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * (k + 4)) * (size_t)nt, nt), flip);
 }
 
 // Panel of 32-element blocks for 32 rows: per block the two halves' W[8],
@@ -465,25 +498,6 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
       __m512 D, M;
       unpack(&R[h], b, W, &D, &M);
       panel_block32(p, h, W, D, M, bias);
-    }
-  }
-}
-
-// pack32 for blocks stored transposed: block b of a tile of nt rows at b * nt * bytes.
-AI void pack32t(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, tunpack32_fn tunpack,
-                size_t bytes) {
-  // Rows 0-15 and 16-31; a tile of 16 rows or fewer repeats the first half.
-  int nt[2] = {nr < 16 ? nr : 16, nr - 16};
-  const uint8_t *tile[2] = {w, (const uint8_t *)w + 16 * stride};
-  if (nr <= 16) nt[1] = nt[0], tile[1] = tile[0];
-  __m512i *p = panel;
-  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
-    UNROLL
-    for (int h = 0; h < 2; h++) {
-      __m512i W[8];
-      __m512 D, M;
-      tunpack(tile[h] + (size_t)(b * nt[h]) * bytes, nt[h], W, &D, &M);
-      panel_block32(p, h, W, D, M, 0);
     }
   }
 }

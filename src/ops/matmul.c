@@ -9,8 +9,8 @@
 //   2. the output rows are split across threads in whole tiles (claimed as
 //      they go by packed jobs, the pool's balanced plan otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
-//      tile's weights once per K-chunk and sweeps every activation row through
-//      it; otherwise it dots each row of the tile with each activation row while
+//      tile's weights once per K-chunk (unless the kernel reads the tiled
+//      layout in place) and sweeps every activation row through it; otherwise it dots each row of the tile with each activation row while
 //      the tile is in L1. A batch that fits in one group of the kernel (one
 //      token in generation, a few in speculative or parallel decoding) streams
 //      each weight row once through the level's gemv kernel, without packing.
@@ -73,7 +73,8 @@ typedef struct {
   vec_dot_fn vec_dot;
   const quant_gemm *gemm;  // NULL: generic path
   gemv_fn gemv;            // small batches
-  gemm_pack_fn pack;       // gemm's pack for the weight's layout
+  gemm_pack_fn pack;       // gemm's pack for the weight's layout (NULL: run reads it in place)
+  gemm_run_fn run;         // gemm's run for that layout
   int64_t tile;            // rows per tile
   long tiles;
 } mm_part;
@@ -251,7 +252,7 @@ static void rows_tiled(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1
   }
 }
 
-// Batched kernel: per K-chunk and tile, pack once, then all activation rows.
+// Batched kernel: per K-chunk and tile, pack once (if the layout needs it), then all activation rows.
 // K-chunks outside tiles: a chunk's slice of the activations (up to a few
 // MiB for 512 tokens) is then read once per tile from L2 and L3, where whole
 // rows (up to 10 MiB of floats for a 4864-wide input) came from memory.
@@ -271,7 +272,7 @@ static void rows_gemm(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
       }
       for (int64_t t = t0; t < t1; t += g->cols) {
         int nc = (int)(t1 - t < g->cols ? t1 - t : g->cols);
-        g->run(w, p->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux_at(j, t), j->aux_stride, nc,
+        p->run(w, p->w->row_bytes, nr, k0, kn, arow(j, t), j->act_stride, aux_at(j, t), j->aux_stride, nc,
                &p->y[t * p->ldy + rt], p->ldy, k0 > 0);
       }
     }
@@ -440,7 +441,7 @@ static const quant_gemm *gemm_for(const mm_weight *w) {
 
 bool matmul_can_tile(const mm_weight *w) {
   const quant_gemm *g = gemm_for(w);
-  return g && g->gemv_tiled && g->pack_tiled && g->run;
+  return g && g->gemv_tiled && g->run && (g->pack_tiled || g->run_tiled);
 }
 
 // Chooses the kernels for one weight and a batch of n_tokens.
@@ -461,6 +462,8 @@ static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
   } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS || w->tiled)) {
     pt->gemm = g;
     pt->pack = w->tiled ? g->pack_tiled : g->pack;
+    pt->run = w->tiled && g->run_tiled ? g->run_tiled : g->run;
+    if (w->tiled && g->run_tiled) pt->pack = NULL;
   }
   pt->tile = pt->gemm && !pt->gemv ? pt->gemm->rows : MM_TILE_ROWS;
   assert(!w->tiled || (pt->gemm && pt->tile % QUANT_TILE_ROWS == 0));

@@ -185,6 +185,7 @@ typedef struct {
   int gemv_max;        // largest batch for gemv (0: matmul's default of a few passes); larger ones are packed
   gemv_fn gemv_tiled;  // gemv and pack for tiled weights (NULL: the level reads GGUF's layout only)
   gemm_pack_fn pack_tiled;
+  gemm_run_fn run_tiled;  // or a run kernel that reads tiled weights in place (no pack)
   // One token, tiled weights with rows longer than gemv_group_row bytes:
   // gemv_tiled reads gemv_group tiles at a time (0: one at a time) and the
   // tiles left over one by one, which is slower there, so threads take

@@ -343,6 +343,7 @@ static void set_amx(quant_kernels *t, uint32_t type, gemm_pack_fn pack, gemm_run
   // The AMX panels read GGUF's layout only (no machine here to test a tiled one on).
   g->gemv_tiled = NULL;
   g->pack_tiled = NULL;
+  g->run_tiled = NULL;
   if (k) g->gemv = quant_avx512_gemv_int(type);
   // The tile kernels overtake two gemv passes from 17-24 rows (one weight
   // copy in cache; weights streamed from memory favour them more).

@@ -363,34 +363,94 @@ AI void sums32(const __m512i *p, const void *a, const act_aux *aux, int64_t b, i
   }
 }
 
-AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, const act_aux *aux, float *y,
-                int64_t ldy, int accum, int q81, const int nc) {
-  __m512 acc[2][QCOLS];
+// A block's int32 sums, scaled, into the tile's float sums: acc[h][c] +=
+// s x D x d (+ M x the activations' sum for Q8_1).
+AI void scale32(__m512 acc[2][QCOLS], __m512i s[2][QCOLS], const __m512 D[2], const __m512 M[2], const act_aux *aux,
+                int64_t b, int q81, const int nc) {
+  UNROLL
+  for (int h = 0; h < 2; h++) {
+    UNROLL
+    for (int c = 0; c < nc; c++) {
+      const act_aux *x = group_aux(aux, b, c);
+      acc[h][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][c]), _mm512_mul_ps(D[h], _mm512_set1_ps(x->d)), acc[h][c]);
+      if (q81) acc[h][c] = _mm512_fmadd_ps(M[h], _mm512_set1_ps(x->s), acc[h][c]);
+    }
+  }
+}
+
+AI void acc32_load(__m512 acc[2][QCOLS], const float *y, int64_t ldy, int nr, int accum, const int nc) {
   UNROLL
   for (int c = 0; c < nc; c++) {
     acc[0][c] = load16(y + c * ldy, nr, accum);
     acc[1][c] = load16(y + c * ldy + 16, nr - 16, accum);
   }
-  const __m512i *p = panel;
-  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
-    __m512i s[2][QCOLS];
-    sums32(p, a, aux, b, q81, s, nc);
-    UNROLL
-    for (int h = 0; h < 2; h++) {
-      __m512 D = _mm512_load_ps(p + 16 + h), M = _mm512_load_ps(p + 18 + h);
-      UNROLL
-      for (int c = 0; c < nc; c++) {
-        const act_aux *x = group_aux(aux, b, c);
-        acc[h][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][c]), _mm512_mul_ps(D, _mm512_set1_ps(x->d)), acc[h][c]);
-        if (q81) acc[h][c] = _mm512_fmadd_ps(M, _mm512_set1_ps(x->s), acc[h][c]);
-      }
-    }
-  }
+}
+
+AI void acc32_store(__m512 acc[2][QCOLS], float *y, int64_t ldy, int nr, const int nc) {
   UNROLL
   for (int c = 0; c < nc; c++) {
     store16(y + c * ldy, acc[0][c], nr, 0);
     if (nr > 16) store16(y + c * ldy + 16, acc[1][c], nr - 16, 0);
   }
+}
+
+AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a, const act_aux *aux, float *y,
+                int64_t ldy, int accum, int q81, const int nc) {
+  __m512 acc[2][QCOLS];
+  acc32_load(acc, y, ldy, nr, accum, nc);
+  const __m512i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+    __m512i s[2][QCOLS];
+    sums32(p, a, aux, b, q81, s, nc);
+    __m512 D[2] = {_mm512_load_ps(p + 16), _mm512_load_ps(p + 17)}, M[2] = {_mm512_load_ps(p + 18), _mm512_load_ps(p + 19)};
+    scale32(acc, s, D, M, aux, b, q81, nc);
+  }
+  acc32_store(acc, y, ldy, nr, nc);
+}
+
+// The run kernel of the tiled layout: its 16-row tiles read in place, a
+// quarter block at a time (tquarter), with no panel. Each call unpacks the
+// nibbles again (and + shift, on pipes the vpdpbusd leave free on Zen 5),
+// where packing wrote and read back 1.25 bytes per weight (Q4_0 holds
+// 0.56) and each thread packed every tile of its slice. Qwen2.5-0.5B Q4_0,
+// pp512, two threads, alternating: 1.04 x the packed panels' tokens/s. A
+// whole block's eight vectors per half (tunpack) spilled registers: 0.89.
+AI void run32t_n(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, const void *a, const act_aux *aux,
+                 float *y, int64_t ldy, int accum, int q81, tquarter_fn quarter, size_t bytes, const int nc) {
+  // Rows 0-15 and 16-31; a tile of 16 rows or fewer repeats the first half,
+  // which is never stored. A full tile's row count is a constant (nr = 32).
+  int nt[2] = {nr < 16 ? nr : 16, nr - 16};
+  const uint8_t *tile[2] = {w, (const uint8_t *)w + 16 * stride};
+  if (nr <= 16) nt[1] = nt[0], tile[1] = tile[0];
+  __m512 acc[2][QCOLS];
+  acc32_load(acc, y, ldy, nr, accum, nc);
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++) {
+    const uint8_t *blk[2] = {tile[0] + (size_t)(b * nt[0]) * bytes, tile[1] + (size_t)(b * nt[1]) * bytes};
+    __m512i s[2][QCOLS];
+    UNROLL
+    for (int c = 0; c < nc; c++)
+      s[0][c] = s[1][c] = q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(group_aux(aux, b, c)->corr);
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+      __m512i lo[2], hi[2];
+      UNROLL
+      for (int h = 0; h < 2; h++) quarter(blk[h], nt[h], k, &lo[h], &hi[h]);
+      UNROLL
+      for (int c = 0; c < nc; c++) {
+        __m512i x = bcast32(group_qs(a, b, c) + 4 * k), z = bcast32(group_qs(a, b, c) + 16 + 4 * k);
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+          s[h][c] = _mm512_dpbusd_epi32(s[h][c], lo[h], x);
+          s[h][c] = _mm512_dpbusd_epi32(s[h][c], hi[h], z);
+        }
+      }
+    }
+    __m512 D[2], M[2];
+    UNROLL
+    for (int h = 0; h < 2; h++) tscales(blk[h], nt[h], q81, &D[h], &M[h]);
+    scale32(acc, s, D, M, aux, b, q81, nc);
+  }
+  acc32_store(acc, y, ldy, nr, nc);
 }
 
 // Specializes a run body for each activation-row count 1..N (registers, not
@@ -421,8 +481,17 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                           size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y, int64_t ldy) { \
     RUN_SWITCH(gemv32t_n, n, w, stride, nr, a, a_stride, aux, aux_stride, y, ldy, q81, tunpack_##name)       \
   }                                                                                                          \
-  static void pack_tiled_##name(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel) { \
-    pack32t(w, stride, nr, k0, kn, panel, tunpack_##name, sizeof(block_##name));                            \
+  static void run_tiled_##name(const void *w, size_t w_stride, int nr, int64_t k0, int64_t kn, const void *a, \
+                               size_t a_stride, const act_aux *aux, size_t aux_stride, int nc, float *y,     \
+                               int64_t ldy, int acc) {                                                       \
+    (void)a_stride, (void)aux_stride;                                                                        \
+    if (nr == 32) {                                                                                          \
+      RUN_SWITCH6(run32t_n, w, w_stride, 32, k0, kn, a, aux, y, ldy, acc, q81, tquarter_##name,              \
+                  sizeof(block_##name))                                                                      \
+    } else {                                                                                                 \
+      RUN_SWITCH6(run32t_n, w, w_stride, nr, k0, kn, a, aux, y, ldy, acc, q81, tquarter_##name,              \
+                  sizeof(block_##name))                                                                      \
+    }                                                                                                        \
   }
 #define TYPE32(name, q81, bias, qload, quad)                                                                  \
   TYPE32_TILED(name, q81)                                                                                    \
@@ -446,7 +515,7 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
                                          .act_group = q81 ? group_q8_1 : group_q8_0,                       \
                                          .pack = pack_##name,                                                \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC,          \
-                                         .gemv_tiled = gemv_tiled_##name, .pack_tiled = pack_tiled_##name,   \
+                                         .gemv_tiled = gemv_tiled_##name, .run_tiled = run_tiled_##name,      \
                                          .gemv_group = GEMV_GROUP, .gemv_group_row = PF_STREAM_MIN_ROW};
 TYPE32(q4_0, 0, 8, load_quad_q4_0, quad_q4_0)
 TYPE32(q4_1, 1, 0, load_quad_q4_1, quad_q4_1)
