@@ -223,6 +223,14 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
   const layer_weights *L = &c->model->layers[il];
   int n = b->n, E = hp->n_embd;
   int64_t ld = 2 * (int64_t)hp->n_ff;
+  mm_gate_fn act = hp->act == ACT_GELU ? op_gelu_mul : op_silu_mul;
+  if (!L->ffn_fused && matmul_quantizes(&L->ffn_gate) && matmul_quantizes(&L->ffn_up) &&
+      matmul_quantizes(&L->ffn_down)) {
+    const mm_ffn f = {&L->ffn_gate, &L->ffn_up, &L->ffn_down, act, L->ffn_norm, hp->norm_eps};
+    matmul_ffn(c->pool, &f, c->x, E, n, c->ff, ld, c->proj, E, c->mm_scratch);
+    for_items(c, b, il, n, ffn_residual_item);
+    return;
+  }
   if (L->ffn_fused) {
     const mm_out up[] = {{&L->ffn_up, c->ff, ld}};
     mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, up, 1);
@@ -231,8 +239,7 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
     mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, gate_up, 2);
   }
   // act(gate) * up is computed as the down projection quantizes its input.
-  matmul_gated(c->pool, &L->ffn_down, hp->act == ACT_GELU ? op_gelu_mul : op_silu_mul, c->ff, ld, n, c->proj, E,
-               c->mm_scratch);
+  matmul_gated(c->pool, &L->ffn_down, act, c->ff, ld, n, c->proj, E, c->mm_scratch);
   for_items(c, b, il, n, ffn_residual_item);
 }
 

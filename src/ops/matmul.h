@@ -65,4 +65,21 @@ typedef void (*mm_gate_fn)(float *dst, const float *gate, const float *up, int64
 void matmul_gated(pool *p, const mm_weight *w, mm_gate_fn act, float *x, int64_t ldx, int64_t n_tokens, float *y,
                   int64_t ldy, void *scratch);
 
+// A feed-forward's weights: down (act(norm(x) gate) * norm(x) up), norm(x)
+// as in matmul_many_normed.
+typedef struct {
+  const mm_weight *gate, *up, *down;
+  mm_gate_fn act;
+  const float *norm_w;
+  float norm_eps;
+} mm_ffn;
+// y = the feed-forward of x: matmul_many_normed of gate and up into ff (each
+// row's gate values, then its up values; ldff >= 2 n_ff), then matmul_gated
+// of down, with the same bits. Where the kernels allow (a prompt, 32-element
+// types), act(gate) * up goes from each pair of gate and up tiles straight
+// into down's quantized input, which ff's memory then holds instead of the
+// gate and up values. Every weight must pass matmul_quantizes.
+void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n_tokens, float *ff, int64_t ldff,
+                float *y, int64_t ldy, void *scratch);
+
 #endif

@@ -196,6 +196,9 @@ typedef struct {
   // from src straight into row r of its group with its side data, in one
   // pass: quantize_act's quants and quant_act_aux's side data (with bias).
   void (*act_group)(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux_group);
+  // and block b of the group's first n rows (n <= QUANT_GROUP_ROWS) from n
+  // blocks of floats, one row's after another's: the same bytes.
+  void (*act_group_rows)(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux_group);
 } quant_gemm;
 
 // The batched kernel of a weight type at a level, or NULL when there is none.

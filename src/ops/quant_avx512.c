@@ -344,6 +344,8 @@ AI const act_aux *group_aux(const act_aux *aux, int64_t b, int c) { return aux +
 // Their quantizers (quant_gemm.act_group), with the activation quantizers below.
 static void group_q8_0(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux);
 static void group_q8_1(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux);
+static void group_rows_q8_0(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux);
+static void group_rows_q8_1(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux);
 
 // The int32 sums of one panel block (both halves) with nc activation blocks.
 AI void sums32(const __m512i *p, const void *a, const act_aux *aux, int64_t b, int q81, __m512i s[2][QCOLS],
@@ -513,6 +515,7 @@ AI void run32t_n(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, c
   static const quant_gemm gemm_##name = {.rows = QROWS, .cols = QCOLS, .kc = KC, .aux_bias = q81 ? -1 : bias, \
                                          .panel_bytes = (size_t)(KC / QK) * P32_VECS * 64, .act_tiles = TILE_GROUP, \
                                          .act_group = q81 ? group_q8_1 : group_q8_0,                       \
+                                         .act_group_rows = q81 ? group_rows_q8_1 : group_rows_q8_0,        \
                                          .pack = pack_##name,                                                \
                                          .run = run_##name, .gemv = gemv_##name, .gemv_cols = NC,          \
                                          .gemv_tiled = gemv_tiled_##name, .run_tiled = run_tiled_##name,      \
@@ -1284,12 +1287,14 @@ AI uint16_t f2h(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 // (sums) sum[b], the sum of its quants, are returned.
 AI void quant_blocks32(const float *src, int nb, uint8_t *dst, size_t bytes, size_t qs_off, float d[16], int sum[16],
                        int sums) {
-  _Alignas(64) float amax[16] = {0};
+  // The maxima gathered in a register: stored one by one and loaded as a
+  // vector they stalled the load (no store forwarding from several stores),
+  // which took two fifths of a call for the six blocks of a group.
+  __m512 am = _mm512_setzero_ps();
   for (int b = 0; b < nb; b++) {
     __m512 m = _mm512_max_ps(vabs512(_mm512_loadu_ps(src + 32 * b)), vabs512(_mm512_loadu_ps(src + 32 * b + 16)));
-    amax[b] = _mm512_reduce_max_ps(m);
+    am = _mm512_mask_blend_ps((__mmask16)(1u << b), am, _mm512_set1_ps(_mm512_reduce_max_ps(m)));
   }
-  __m512 am = _mm512_load_ps(amax);
   __mmask16 nz = _mm512_cmp_ps_mask(am, _mm512_setzero_ps(), _CMP_NEQ_OQ);
   _Alignas(64) float id[16];
   _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), am));
@@ -1318,6 +1323,10 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n) {
 // Q8_0 / Q8_1 into a TILE_GROUP group (quant_gemm.act_group), with the
 // sums the blocks are quantized with: quantizing and then scattering the
 // quants and summing them again took a tenth of Q4_0 896 x 896 x 512.
+AI act_aux group_aux_of(float d, int sum, int bias, int q81) {
+  float dh = _cvtsh_ss(f2h(d));
+  return q81 ? (act_aux){.d = dh, .s = _cvtsh_ss(f2h(d * (float)sum))} : (act_aux){.d = dh, .corr = -bias * sum};
+}
 AI void group32(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux, int q81) {
   float d[16];
   int sum[16];
@@ -1325,11 +1334,7 @@ AI void group32(const float *src, int64_t n, int bias, int64_t b0, int r, void *
     int nb = n / QK - b < 16 ? (int)(n / QK - b) : 16;
     int64_t at = (b0 + b) * QUANT_GROUP_ROWS + r;
     quant_blocks32(src + b * QK, nb, (uint8_t *)group + at * QK, QUANT_GROUP_ROWS * QK, 0, d, sum, 1);
-    for (int i = 0; i < nb; i++) {
-      float dh = _cvtsh_ss(f2h(d[i]));
-      aux[at + i * QUANT_GROUP_ROWS] = q81 ? (act_aux){.d = dh, .s = _cvtsh_ss(f2h(d[i] * (float)sum[i]))}
-                                           : (act_aux){.d = dh, .corr = -bias * sum[i]};
-    }
+    for (int i = 0; i < nb; i++) aux[at + i * QUANT_GROUP_ROWS] = group_aux_of(d[i], sum[i], bias, q81);
   }
 }
 static void group_q8_0(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux) {
@@ -1337,6 +1342,21 @@ static void group_q8_0(const float *src, int64_t n, int bias, int64_t b0, int r,
 }
 static void group_q8_1(const float *src, int64_t n, int bias, int64_t b0, int r, void *group, act_aux *aux) {
   group32(src, n, bias, b0, r, group, aux, 1);
+}
+// Block b of a group's first n rows at once (quant_gemm.act_group_rows):
+// one block of one row per call took four times as long per block.
+AI void group32_rows(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux, int q81) {
+  float d[16];
+  int sum[16];
+  int64_t at = b * QUANT_GROUP_ROWS;
+  quant_blocks32(src, n, (uint8_t *)group + at * QK, QK, 0, d, sum, 1);
+  for (int i = 0; i < n; i++) aux[at + i] = group_aux_of(d[i], sum[i], bias, q81);
+}
+static void group_rows_q8_0(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux) {
+  group32_rows(src, n, bias, b, group, aux, 0);
+}
+static void group_rows_q8_1(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux) {
+  group32_rows(src, n, bias, b, group, aux, 1);
 }
 
 static void quantize_q8_1(const float *src, void *dst, int64_t n) {

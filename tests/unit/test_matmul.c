@@ -370,6 +370,83 @@ static void test_normed(pool **pools) {
   }
 }
 
+// A weight of n_out random rows, in GGUF's layout or tiled (where this level tiles it).
+static mm_weight ffn_weight(uint32_t type, int64_t n_in, int64_t n_out, bool tiled) {
+  size_t rb = type_row_bytes(type, n_in);
+  uint8_t *w = malloc(rb * (size_t)n_out);
+  float *src = malloc((size_t)n_in * sizeof *src);
+  for (int64_t o = 0; o < n_out; o++) make_row(type, n_in, 0, w + (size_t)o * rb, src);
+  free(src);
+  mm_weight mw = {.type = type, .n_in = n_in, .n_out = n_out, .data = w, .row_bytes = rb};
+  if (tiled && matmul_can_tile(&mw)) {
+    uint8_t *t = malloc(rb * (size_t)n_out);
+    quant_tile_rows(type, w, t, n_in, n_out);
+    free(w);
+    mw.data = t;
+    mw.tiled = true;
+  }
+  return mw;
+}
+
+// matmul_ffn gives the bits of its two steps (matmul_many_normed of gate and
+// up, then matmul_gated of down) where it hands gate and up to down's input
+// in pairs of tiles (32-element types, a prompt) and where it cannot (K-quant
+// or float weights, one token): GGUF's rows and tiled ones, batches that end
+// mid-group, several slices, more than one K-chunk, 1 to 3 threads. Where
+// it pairs, ff holds down's input after the call, not the gate values: the
+// test checks that it took that path.
+static void test_ffn(pool **pools) {
+  typedef struct {
+    uint32_t gate, down;
+    int64_t n_embd, n_ff;
+    bool pairs;  // the AVX-512 kernels take it in pairs
+  } ffn_case;
+  static const ffn_case cases[] = {
+      {T_Q4_0, T_Q4_0, 256, 544, true},  {T_Q8_0, T_Q8_0, 256, 544, true},  {T_Q4_0, T_Q8_0, 256, 544, true},
+      {T_Q4_1, T_Q5_1, 256, 544, true},  {T_Q5_0, T_Q4_K, 256, 512, false}, {T_Q4_K, T_Q6_K, 256, 512, false},
+      {T_F16, T_F16, 256, 544, false},   {T_Q4_0, T_Q4_0, 4160, 96, true},
+  };
+  static const int64_t batches[] = {1, 40, 100, 151};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (int tiled = 0; tiled < 2; tiled++) {
+      const ffn_case *c = &cases[i];
+      int64_t E = c->n_embd, F = c->n_ff, ldx = E + 5, ldff = 2 * F + 8, ldy = E + 3, nmax = 151;
+      mm_weight gate = ffn_weight(c->gate, E, F, tiled), up = ffn_weight(c->gate, E, F, tiled);
+      mm_weight down = ffn_weight(c->down, F, E, tiled);
+      size_t sa = matmul_scratch_bytes(c->gate, E, nmax), sb = matmul_scratch_bytes(c->down, F, nmax);
+      uint8_t *scratch = malloc(sa > sb ? sa : sb);
+      float *x = malloc((size_t)(ldx * nmax) * sizeof *x), *nw = malloc((size_t)E * sizeof *nw);
+      float *ff = malloc((size_t)(ldff * nmax) * sizeof *ff), *ff2 = malloc((size_t)(ldff * nmax) * sizeof *ff2);
+      float *want = malloc((size_t)(ldy * nmax) * sizeof *want), *got = malloc((size_t)(ldy * nmax) * sizeof *got);
+      for (int64_t k = 0; k < E; k++) nw[k] = 0.5f + rnd_normal() * 0.1f;
+      mm_ffn f = {&gate, &up, &down, op_silu_mul, nw, 1e-5f};
+      for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+        int64_t nt = batches[bi];
+        for (int64_t k = 0; k < ldx * nt; k++) x[k] = rnd_normal() * 3.0f;
+        mm_out gu[2] = {{&gate, ff, ldff}, {&up, ff + F, ldff}};
+        matmul_many_normed(pools[0], gu, 2, x, ldx, nw, 1e-5f, nt, scratch);
+        matmul_gated(pools[0], &down, op_silu_mul, ff, ldff, nt, want, ldy, scratch);
+        matmul_many_normed(pools[0], gu, 2, x, ldx, nw, 1e-5f, nt, scratch);  // ff: the gate and up values again
+        for (int th = 0; th < 3; th++) {
+          memset(got, 0xff, (size_t)(ldy * nt) * sizeof *got);
+          memcpy(ff2, ff, (size_t)(ldff * nt) * sizeof *ff);
+          matmul_ffn(pools[th], &f, x, ldx, nt, ff2, ldff, got, ldy, scratch);
+          int same = 1;
+          for (int64_t t = 0; t < nt; t++) same &= memcmp(want + t * ldy, got + t * ldy, (size_t)E * sizeof *got) == 0;
+          CHECK_MSG(same, "%s / %s %lld x %lld%s: matmul_ffn differs from its two steps, batch %lld, threads %d",
+                    type_name(c->gate), type_name(c->down), (long long)E, (long long)F, tiled ? " tiled" : "",
+                    (long long)nt, th + 1);
+          bool paired = memcmp(ff, ff2, (size_t)(ldff * nt) * sizeof *ff) != 0;
+          bool expect = c->pairs && nt >= 40 && cpu_simd_level() >= SIMD_AVX512 && cpu_simd_level() < SIMD_AMX;
+          CHECK_MSG(paired == expect, "%s / %s%s: pairs %s, batch %lld", type_name(c->gate), type_name(c->down),
+                    tiled ? " tiled" : "", paired ? "taken" : "not taken", (long long)nt);
+        }
+      }
+      free((void *)gate.data), free((void *)up.data), free((void *)down.data);
+      free(scratch), free(x), free(nw), free(ff), free(ff2), free(want), free(got);
+    }
+}
+
 // Tiled weights (quant.h): the tiled copy reads back row for row as the
 // original (quant_tile_row), and matmul of it gives the original's bits, for
 // every type the AVX-512 kernels tile (the quantized ones), rows whose last group is short (nb
@@ -466,6 +543,7 @@ int main(void) {
   test_many(pools);
   test_gated(pools);
   test_normed(pools);
+  test_ffn(pools);
   test_float_rows(pools);
   test_tiled(pools);
   if (cpu_max_simd_level() >= SIMD_AVX512) test_batch_invariance(pools, SIMD_AVX512);
