@@ -38,10 +38,12 @@ _Static_assert(MM_TILE_ROWS % QUANT_TILE_ROWS == 0, "gemv tiles are whole tiles 
 #define MM_GEMM_MIN_TOKENS 8  // without a small-batch kernel, packing pays from about this many rows
 #define MM_GEMV_PASSES 4      // a batch of up to this many gemv widths streams the weights once per width
 #define MM_MAX_PARTS 4        // weights per job (Q, K, V is the most the decoder asks for)
-#define MM_PAIR_ROWS 32       // rows of a gate / up tile pair: a tile of the kernels, a block of down's input
-// Tokens per step of a pair (MM_ACT_GROUP, whole groups of down's input):
-// 24 and 96 read 0.99 and 1.01 of its tokens/s, Qwen2.5-0.5B Q4_0 pp512.
-#define MM_PAIR_TOKENS MM_ACT_GROUP
+// A feed-forward's gate and up rows go in pairs of one block of down's
+// input (32 or 256 rows, run_pairs), MM_PAIR_TOKENS tokens a step, or as
+// many as MM_PAIR_FLOATS values per product hold. For 32 rows, steps of 24
+// and 96 tokens read 0.99 and 1.01 of 48's tokens/s (Qwen2.5-0.5B Q4_0 pp512).
+#define MM_PAIR_TOKENS 48
+#define MM_PAIR_FLOATS (24 * 256)
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -60,7 +62,9 @@ static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act
 #define MM_ACT_GROUP 48
 _Static_assert(MM_ACT_GROUP % QUANT_TILE_ROWS == 0 && MM_ACT_GROUP % QUANT_GROUP_ROWS == 0, "whole groups");
 static size_t act_rows(int64_t n_tokens) { return round_up((size_t)n_tokens, MM_ACT_GROUP); }
-_Static_assert(MM_PAIR_TOKENS % QUANT_GROUP_ROWS == 0, "a pair's steps start on groups of down's input");
+_Static_assert(MM_PAIR_TOKENS % QUANT_GROUP_ROWS == 0 && MM_PAIR_FLOATS / 256 % QUANT_GROUP_ROWS == 0 &&
+                   MM_PAIR_TOKENS * 32 <= MM_PAIR_FLOATS,
+               "a pair's steps start on groups of the activations");
 
 size_t matmul_scratch_bytes(uint32_t type, int64_t n_in, int64_t n_tokens) {
   uint32_t vdt = quant_vec_dot_type(type);
@@ -133,10 +137,11 @@ typedef struct mm_job {
   bool claimed;         // tiles claimed as threads go (else the pool's balanced plan)
   int slices;           // >0: claimed per slice of the tokens, one slice per thread (sliced_worker)
   bool given;           // the input is already quantized (a feed-forward's down projection)
-  // A feed-forward's gate and up (parts 0 and 1), whose tiles go in pairs:
-  // act(gate) * up goes quantized into sink's input (run_pairs).
+  // A feed-forward's gate and up (parts 0 and 1), whose rows go in pairs of
+  // pair_rows: act(gate) * up goes quantized into sink's input (run_pairs).
   const struct mm_job *sink;
   mm_gate_fn sink_act;
+  int64_t pair_rows;
   pool *pool;
   mm_sync *sync;
 } mm_job;
@@ -310,29 +315,41 @@ static void rows_part(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
   else rows_tiled(j, p, r0, r1);
 }
 
-// A feed-forward's gate and up tiles [lo, hi) side by side (matmul_ffn):
-// for MM_PAIR_TOKENS tokens at a time, a pair's products go to the stack, and
-// act(gate) * up of each token, the 32 values of one block, straight into
-// the down projection's quantized input. The gate and up values never
-// reach memory: written out and read back by the down projection's
-// quantization they took about a twentieth of a Qwen2.5-0.5B prompt.
+// Block b of rows [t0, t1) of s's input, from their values (a row's block
+// after another's). Grouped activations take a group's rows per call: one
+// block of one row per call took four times as long per block.
+static void sink_block(const mm_job *s, int64_t b, int64_t t0, int64_t t1, const float *v) {
+  int64_t bs = type_block_size(s->vdt), rows = QUANT_GROUP_ROWS;
+  const quant_gemm *g = s->parts[0].gemm;
+  if (s->act_tiles == TILE_GROUP && g->act_group_rows) {
+    assert(t0 % rows == 0);
+    for (int64_t t = t0; t < t1; t += rows)
+      g->act_group_rows(v + (t - t0) * bs, t1 - t < rows ? (int)(t1 - t) : (int)rows, s->aux_bias, b,
+                        (uint8_t *)s->act + (size_t)t * s->act_stride,
+                        (act_aux *)((uint8_t *)s->aux + (size_t)t * s->aux_stride));
+    return;
+  }
+  for (int64_t t = t0; t < t1; t++) quantize_range(s, t, b, b + 1, v + (t - t0) * bs);
+}
+
+// A feed-forward's gate and up rows in pairs [lo, hi) of one block of the
+// down projection's input (matmul_ffn): a step of tokens at a time, a
+// pair's products go to the stack, and act(gate) * up straight into down's
+// input, quantized. The gate and up values never reach memory: written out
+// and read back by down's quantization they cost Qwen2.5-0.5B's prompts
+// about a twentieth of their time.
 static void run_pairs(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1) {
   const mm_part *gate = &j->parts[0], *up = &j->parts[1];
-  const mm_job *s = j->sink;
-  int rows = QUANT_GROUP_ROWS;
-  _Alignas(64) float g[MM_PAIR_TOKENS][MM_PAIR_ROWS], u[MM_PAIR_TOKENS][MM_PAIR_ROWS], v[MM_PAIR_TOKENS][MM_PAIR_ROWS];
+  int64_t rows = j->pair_rows, step = MM_PAIR_FLOATS / rows < MM_PAIR_TOKENS ? MM_PAIR_FLOATS / rows : MM_PAIR_TOKENS;
+  _Alignas(64) float g[MM_PAIR_FLOATS], u[MM_PAIR_FLOATS];
   for (long b = lo; b < hi; b++) {
-    int64_t r0 = b * MM_PAIR_ROWS;
-    for (int64_t tc = t0; tc < t1; tc += MM_PAIR_TOKENS) {
-      int64_t te = t1 - tc < MM_PAIR_TOKENS ? t1 : tc + MM_PAIR_TOKENS;
-      rows_gemm(j, gate, r0, r0 + MM_PAIR_ROWS, tc, te, g[0], MM_PAIR_ROWS);
-      rows_gemm(j, up, r0, r0 + MM_PAIR_ROWS, tc, te, u[0], MM_PAIR_ROWS);
-      j->sink_act(v[0], g[0], u[0], (te - tc) * MM_PAIR_ROWS);
-      for (int64_t t = tc; t < te; t += rows) {
-        int n = te - t < rows ? (int)(te - t) : rows;
-        s->parts[0].gemm->act_group_rows(v[t - tc], n, s->aux_bias, b, (uint8_t *)s->act + (size_t)t * s->act_stride,
-                                         (act_aux *)((uint8_t *)s->aux + (size_t)t * s->aux_stride));
-      }
+    int64_t r0 = b * rows;
+    for (int64_t tc = t0; tc < t1; tc += step) {
+      int64_t te = t1 - tc < step ? t1 : tc + step;
+      rows_gemm(j, gate, r0, r0 + rows, tc, te, g, rows);
+      rows_gemm(j, up, r0, r0 + rows, tc, te, u, rows);
+      j->sink_act(g, g, u, (te - tc) * rows);
+      sink_block(j->sink, b, tc, te, g);
     }
   }
 }
@@ -575,7 +592,8 @@ static void job_layout(mm_job *j, void *scratch) {
 // Quantizes the input once for the job's parts (unless it is given), then runs their products.
 static void job_run(pool *p, mm_job *j) {
   j->tiles = 0;
-  for (int i = 0; i < (j->sink ? 1 : j->n_parts); i++) j->tiles += j->parts[i].tiles;  // pairs: one count
+  for (int i = 0; i < j->n_parts; i++) j->tiles += j->parts[i].tiles;
+  if (j->sink) j->tiles = (long)(j->parts[0].w->n_out / j->pair_rows);
   mm_sync sync;
   atomic_init(&sync.arrived, 0);
   atomic_init(&sync.next, 0);
@@ -652,16 +670,18 @@ void matmul_gated(pool *p, const mm_weight *w, mm_gate_fn act, float *x, int64_t
 bool matmul_quantizes(const mm_weight *w) { return quant_vec_dot_type(w->type) != T_F32; }
 
 // Whether the gate / up job can hand its products to down's input in pairs
-// (run_pairs): both through the batched kernels in tiles of a block's rows,
-// with the same rows, and down reading its input in the kernels' groups,
-// which take it a block at a time from floats.
+// of one block of it (run_pairs): both through the batched kernels that
+// read the weights in place, in whole tiles per block, with the same rows,
+// and down reading its input quantized, not as floats. Kernels that pack
+// would pack each tile once per step of a pair instead of once per slice:
+// Llama-3.2-1B Q4_K (16-row K-quant panels) read 0.94 of the tokens/s.
 static bool pairs_fit(const mm_job *gu, const mm_job *down) {
   const mm_part *g = &gu->parts[0], *u = &gu->parts[1], *d = &down->parts[0];
   act_fmt f = act_format(d);
-  return gu->n_parts == 2 && g->gemm && !g->gemv && u->gemm && !u->gemv && g->tile == MM_PAIR_ROWS &&
-         u->tile == MM_PAIR_ROWS && g->w->n_out == u->w->n_out && d->w->n_in == g->w->n_out && d->gemm &&
-         !d->gemv && f.tiles == TILE_GROUP && !f.as_f32 && f.aux_bias != 0 && d->gemm->act_group_rows &&
-         type_block_size(f.vdt) == MM_PAIR_ROWS;
+  int64_t rows = type_block_size(f.vdt);
+  return gu->n_parts == 2 && g->gemm && !g->gemv && !g->pack && u->gemm && !u->gemv && !u->pack &&
+         rows % g->tile == 0 && rows % u->tile == 0 && g->w->n_out == u->w->n_out && d->w->n_in == g->w->n_out &&
+         f.vdt != T_F32 && !f.as_f32 && (rows == 32 || rows == 256);
 }
 
 void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n_tokens, float *ff, int64_t ldff,
@@ -686,6 +706,7 @@ void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n
   job_layout(&down, ff);
   gu.sink = &down;
   gu.sink_act = f->act;
+  gu.pair_rows = type_block_size(down.vdt);
   run_job(p, &gu, scratch);
   job_run(p, &down);
 }
