@@ -147,17 +147,14 @@ AI void nib_split(const __m512i T[4], __m512i W[8]) {
   }
 }
 
-// Adds the 5th bit to W, values 4k..4k+3 of each row: value 4k + j of a row
-// is bit 4k + j of its 32-bit qh.
-AI __m512i q5_bit(__m512i qh, int k, __m512i W) {
-  __m512i rep = _mm512_shuffle_epi8(qh, dword_shuffle(k / 2, k / 2, k / 2, k / 2));
-  __mmask64 set = _mm512_test_epi8_mask(rep, _mm512_set1_epi32((int)(0x08040201u << (4 * (k % 2)))));
-  return _mm512_mask_add_epi8(W, set, W, _mm512_set1_epi8(16));
-}
-
+// Adds the 5th bit: value 4k + j of a row is bit 4k + j of its 32-bit qh.
 AI void q5_high(__m512i qh, __m512i W[8]) {
   UNROLL
-  for (int k = 0; k < 8; k++) W[k] = q5_bit(qh, k, W[k]);
+  for (int k = 0; k < 8; k++) {
+    __m512i rep = _mm512_shuffle_epi8(qh, dword_shuffle(k / 2, k / 2, k / 2, k / 2));
+    __mmask64 set = _mm512_test_epi8_mask(rep, _mm512_set1_epi32((int)(0x08040201u << (4 * (k % 2)))));
+    W[k] = _mm512_mask_add_epi8(W[k], set, W[k], _mm512_set1_epi8(16));
+  }
 }
 
 AI void unpack_q4_0(const rows16 *R, int64_t b, __m512i W[8], __m512 *D, __m512 *M) {
@@ -435,20 +432,15 @@ AI void tunpack_q8_0(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512
 // Four vectors live where a whole block took eight.
 typedef void (*tquarter_fn)(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi);
 
-AI void tquarter_nib(const uint8_t *blk, int nt, int qh, int q, int k, __m512i *lo, __m512i *hi) {
+// Q4's nibbles from column byte q (Q5 packs: see quant_avx512.c).
+AI void tquarter_nib(const uint8_t *blk, int nt, int q, int k, __m512i *lo, __m512i *hi) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512i T = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
   *lo = _mm512_and_si512(T, m4);
   *hi = _mm512_and_si512(_mm512_srli_epi16(T, 4), m4);
-  if (qh < 0) return;
-  __m512i h = tcol(blk + (size_t)qh * (size_t)nt, nt);
-  *lo = q5_bit(h, k, *lo);
-  *hi = q5_bit(h, k + 4, *hi);
 }
-AI void tquarter_q4_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, -1, 2, k, lo, hi); }
-AI void tquarter_q4_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, -1, 4, k, lo, hi); }
-AI void tquarter_q5_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 2, 6, k, lo, hi); }
-AI void tquarter_q5_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 4, 8, k, lo, hi); }
+AI void tquarter_q4_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 2, k, lo, hi); }
+AI void tquarter_q4_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 4, k, lo, hi); }
 AI void tquarter_q8_0(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);
   *lo = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
@@ -498,6 +490,26 @@ AI void pack32(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, voi
       __m512 D, M;
       unpack(&R[h], b, W, &D, &M);
       panel_block32(p, h, W, D, M, bias);
+    }
+  }
+}
+
+// pack32 for blocks stored transposed (the types whose run kernels do not
+// read them in place): block b of a tile of nt rows at b * nt * bytes.
+AI void pack32t(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, void *panel, tunpack32_fn tunpack,
+                size_t bytes) {
+  // Rows 0-15 and 16-31; a tile of 16 rows or fewer repeats the first half.
+  int nt[2] = {nr < 16 ? nr : 16, nr - 16};
+  const uint8_t *tile[2] = {w, (const uint8_t *)w + 16 * stride};
+  if (nr <= 16) nt[1] = nt[0], tile[1] = tile[0];
+  __m512i *p = panel;
+  for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+      __m512i W[8];
+      __m512 D, M;
+      tunpack(tile[h] + (size_t)(b * nt[h]) * bytes, nt[h], W, &D, &M);
+      panel_block32(p, h, W, D, M, 0);
     }
   }
 }

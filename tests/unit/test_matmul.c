@@ -403,9 +403,10 @@ static void test_ffn(pool **pools) {
     bool pairs;  // taken in pairs, tiled, at the AVX-512 level (whose run kernels read the tiles in place)
   } ffn_case;
   static const ffn_case cases[] = {
-      {T_Q4_0, T_Q4_0, 256, 544, true}, {T_Q8_0, T_Q8_0, 256, 544, true},  {T_Q4_0, T_Q8_0, 256, 544, true},
-      {T_Q4_1, T_Q5_1, 256, 544, true}, {T_Q5_0, T_Q4_K, 256, 768, true},  {T_Q4_K, T_Q6_K, 256, 512, false},
-      {T_F16, T_Q8_0, 256, 544, false}, {T_F16, T_F16, 256, 544, false}, {T_Q4_0, T_Q4_0, 4160, 96, true},
+      {T_Q4_0, T_Q4_0, 256, 544, true},  {T_Q8_0, T_Q8_0, 256, 544, true}, {T_Q4_0, T_Q8_0, 256, 544, true},
+      {T_Q4_1, T_Q5_1, 256, 544, true},  {T_Q4_0, T_Q4_K, 256, 768, true}, {T_Q5_0, T_Q4_K, 256, 512, false},
+      {T_Q4_K, T_Q6_K, 256, 512, false}, {T_F16, T_Q8_0, 256, 544, false}, {T_F16, T_F16, 256, 544, false},
+      {T_Q4_0, T_Q4_0, 4160, 96, true},
   };
   static const int64_t batches[] = {1, 40, 100, 151};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
