@@ -44,6 +44,9 @@ _Static_assert(MM_TILE_ROWS % QUANT_TILE_ROWS == 0, "gemv tiles are whole tiles 
 // and 96 tokens read 0.99 and 1.01 of 48's tokens/s (Qwen2.5-0.5B Q4_0 pp512).
 #define MM_PAIR_TOKENS 48
 #define MM_PAIR_FLOATS (24 * 256)
+// Kernels that pack take long steps, so as to pack each tile about once per
+// slice (a two-thread prompt of 512 tokens: one step per slice).
+#define MM_PAIR_PACKED_TOKENS 288
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -63,6 +66,7 @@ static size_t aux_stride(int64_t n_in) { return (size_t)(n_in / 32) * sizeof(act
 _Static_assert(MM_ACT_GROUP % QUANT_TILE_ROWS == 0 && MM_ACT_GROUP % QUANT_GROUP_ROWS == 0, "whole groups");
 static size_t act_rows(int64_t n_tokens) { return round_up((size_t)n_tokens, MM_ACT_GROUP); }
 _Static_assert(MM_PAIR_TOKENS % QUANT_GROUP_ROWS == 0 && MM_PAIR_FLOATS / 256 % QUANT_GROUP_ROWS == 0 &&
+                   MM_PAIR_PACKED_TOKENS % MM_ACT_GROUP == 0 &&
                    MM_PAIR_TOKENS * 32 <= MM_PAIR_FLOATS,
                "a pair's steps start on groups of the activations");
 
@@ -142,6 +146,7 @@ typedef struct mm_job {
   const struct mm_job *sink;
   mm_gate_fn sink_act;
   int64_t pair_rows;
+  float *pair_buf;  // NULL: the pairs' buffers are on the stack; else 2 x pair_rows x MM_PAIR_PACKED_TOKENS per thread
   pool *pool;
   mm_sync *sync;
 } mm_job;
@@ -338,10 +343,16 @@ static void sink_block(const mm_job *s, int64_t b, int64_t t0, int64_t t1, const
 // input, quantized. The gate and up values never reach memory: written out
 // and read back by down's quantization they cost Qwen2.5-0.5B's prompts
 // about a twentieth of their time.
-static void run_pairs(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1) {
+static void run_pairs(const mm_job *j, int ith, long lo, long hi, int64_t t0, int64_t t1) {
   const mm_part *gate = &j->parts[0], *up = &j->parts[1];
   int64_t rows = j->pair_rows, step = MM_PAIR_FLOATS / rows < MM_PAIR_TOKENS ? MM_PAIR_FLOATS / rows : MM_PAIR_TOKENS;
-  _Alignas(64) float g[MM_PAIR_FLOATS], u[MM_PAIR_FLOATS];
+  _Alignas(64) float gs[MM_PAIR_FLOATS], us[MM_PAIR_FLOATS];
+  float *g = gs, *u = us;
+  if (j->pair_buf) {  // kernels that pack: long steps, in buffers of the thread's own
+    step = MM_PAIR_PACKED_TOKENS;
+    g = j->pair_buf + (size_t)ith * 2 * (size_t)(rows * step);
+    u = g + rows * step;
+  }
   for (long b = lo; b < hi; b++) {
     int64_t r0 = b * rows;
     for (int64_t tc = t0; tc < t1; tc += step) {
@@ -355,9 +366,9 @@ static void run_pairs(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1)
 }
 
 // Tiles [lo, hi) of all parts, numbered in order across them, for tokens [t0, t1).
-static void run_tiles(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1) {
+static void run_tiles(const mm_job *j, int ith, long lo, long hi, int64_t t0, int64_t t1) {
   if (j->sink) {
-    run_pairs(j, lo, hi, t0, t1);
+    run_pairs(j, ith, lo, hi, t0, t1);
     return;
   }
   long base = 0;
@@ -380,13 +391,13 @@ static void run_tiles(const mm_job *j, long lo, long hi, int64_t t0, int64_t t1)
 // fewer: each claim takes a share of what is left (1 / (2 nth)), large
 // first, which keeps a K-chunk of the activations in cache across many
 // tiles, and single tiles at the end.
-static void claim_tiles(const mm_job *j, _Atomic long *next, int64_t t0, int64_t t1, int nth) {
+static void claim_tiles(const mm_job *j, int ith, _Atomic long *next, int64_t t0, int64_t t1, int nth) {
   long lo = atomic_load_explicit(next, memory_order_relaxed);
   while (lo < j->tiles) {
     long n = (j->tiles - lo) / (2 * nth);
     if (n < 1) n = 1;
     if (atomic_compare_exchange_weak_explicit(next, &lo, lo + n, memory_order_relaxed, memory_order_relaxed)) {
-      run_tiles(j, lo, lo + n, t0, t1);
+      run_tiles(j, ith, lo, lo + n, t0, t1);
       lo = atomic_load_explicit(next, memory_order_relaxed);
     }
   }
@@ -397,13 +408,13 @@ static void product_worker(const mm_job *j, int ith, int nth) {
     long lo, hi, done = 0;
     int64_t t0 = time_ns();
     while (pool_take(j->pool, ith, &lo, &hi)) {
-      run_tiles(j, lo, hi, 0, j->n_tokens);
+      run_tiles(j, ith, lo, hi, 0, j->n_tokens);
       done += hi - lo;
     }
     pool_note(j->pool, ith, (double)done * (double)j->n_in, time_ns() - t0);
     return;
   }
-  claim_tiles(j, &j->sync->next, 0, j->n_tokens, nth);
+  claim_tiles(j, ith, &j->sync->next, 0, j->n_tokens, nth);
 }
 
 // Waits until *v reaches n, as the pool's own waits do (pool_spin): the
@@ -468,7 +479,7 @@ static void sliced_worker(const mm_job *j, int ith, int nth) {
     if (atomic_load_explicit(&sl->next, memory_order_relaxed) >= j->tiles) continue;
     wait_for(&sl->ready, 1);
     slice_rows(j, s, &t0, &t1);
-    claim_tiles(j, &sl->next, t0, t1, nth);
+    claim_tiles(j, ith, &sl->next, t0, t1, nth);
   }
 }
 
@@ -679,7 +690,7 @@ static bool pairs_fit(const mm_job *gu, const mm_job *down) {
   const mm_part *g = &gu->parts[0], *u = &gu->parts[1], *d = &down->parts[0];
   act_fmt f = act_format(d);
   int64_t rows = type_block_size(f.vdt);
-  return gu->n_parts == 2 && g->gemm && !g->gemv && !g->pack && u->gemm && !u->gemv && !u->pack &&
+  return gu->n_parts == 2 && g->gemm && !g->gemv && u->gemm && !u->gemv &&
          rows % g->tile == 0 && rows % u->tile == 0 && g->w->n_out == u->w->n_out && d->w->n_in == g->w->n_out &&
          f.vdt != T_F32 && !f.as_f32 && (rows == 32 || rows == 256);
 }
@@ -695,10 +706,17 @@ void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n
   plan_part(&gu.parts[0], &gate_up[0], n_tokens);
   plan_part(&gu.parts[1], &gate_up[1], n_tokens);
   plan_part(&down.parts[0], &o, n_tokens);
-  // Down's input goes where the gate and up values went (ff), which holds it.
-  size_t room = (size_t)n_tokens * (size_t)ldff * sizeof(float);
-  if (!same_format(&gu.parts[0], &gu.parts[1]) || !pairs_fit(&gu, &down) ||
-      matmul_scratch_bytes(f->down->type, down.n_in, n_tokens) > room) {
+  // Down's input goes where the gate and up values went (ff), which holds
+  // it, and after it the pairs' buffers where the kernels pack.
+  size_t room = (size_t)n_tokens * (size_t)ldff * sizeof(float), in = 0, bufs = 0;
+  bool fits = same_format(&gu.parts[0], &gu.parts[1]) && pairs_fit(&gu, &down);
+  int64_t rows = fits ? type_block_size(act_format(&down.parts[0]).vdt) : 0;
+  if (fits) {
+    in = round_up(matmul_scratch_bytes(f->down->type, down.n_in, n_tokens), MM_ALIGN);
+    if (gu.parts[0].pack || gu.parts[1].pack)
+      bufs = (size_t)pool_size(p) * 2 * (size_t)(rows * MM_PAIR_PACKED_TOKENS) * sizeof(float);
+  }
+  if (!fits || in + bufs + MM_ALIGN > room) {
     matmul_many_normed(p, gate_up, 2, x, ldx, f->norm_w, f->norm_eps, n_tokens, scratch);
     matmul_gated(p, f->down, f->act, ff, ldff, n_tokens, y, ldy, scratch);
     return;
@@ -706,7 +724,8 @@ void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n
   job_layout(&down, ff);
   gu.sink = &down;
   gu.sink_act = f->act;
-  gu.pair_rows = type_block_size(down.vdt);
+  gu.pair_rows = rows;
+  gu.pair_buf = bufs ? (float *)round_up((size_t)ff, MM_ALIGN) + in / sizeof(float) : NULL;
   run_job(p, &gu, scratch);
   job_run(p, &down);
 }
