@@ -10,7 +10,8 @@
 //      they go by packed jobs, the pool's balanced plan otherwise), and each
 //      thread walks its tiles: with a batched kernel (quant_gemm) it packs the
 //      tile's weights once per K-chunk (unless the kernel reads the tiled
-//      layout in place) and sweeps every activation row through it; otherwise it dots each row of the tile with each activation row while
+//      layout in place) and sweeps every activation row through it;
+//      otherwise it dots each row of the tile with each activation row while
 //      the tile is in L1. A batch that fits in one group of the kernel (one
 //      token in generation, a few in speculative or parallel decoding) streams
 //      each weight row once through the level's gemv kernel, without packing.
@@ -18,6 +19,9 @@
 // scratch does not depend on the thread count. matmul_many runs several
 // weights that read one input (Q, K and V; gate and up) as one job: one
 // quantization, one pool run and barrier, and one split of all their tiles.
+// matmul_ffn runs a prompt's gate and up in pairs of rows whose gated values
+// go straight into the down projection's input (run_pairs), then down on
+// that given input.
 #include "ops/matmul.h"
 
 #include <assert.h>
