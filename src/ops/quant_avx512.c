@@ -404,7 +404,8 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++, p += P32_VECS) {
     __m512i s[2][QCOLS];
     sums32(p, a, aux, b, q81, s, nc);
-    __m512 D[2] = {_mm512_load_ps(p + 16), _mm512_load_ps(p + 17)}, M[2] = {_mm512_load_ps(p + 18), _mm512_load_ps(p + 19)};
+    __m512 D[2] = {_mm512_load_ps(p + 16), _mm512_load_ps(p + 17)};
+    __m512 M[2] = {_mm512_load_ps(p + 18), _mm512_load_ps(p + 19)};
     scale32(acc, s, D, M, aux, b, q81, nc);
   }
   acc32_store(acc, y, ldy, nr, nc);
@@ -412,7 +413,7 @@ AI void run32_n(const void *panel, int nr, int64_t k0, int64_t kn, const void *a
 
 // The run kernel of the tiled layout: its 16-row tiles read in place, a
 // quarter block at a time (tquarter), with no panel. Each call unpacks the
-// nibbles again (and + shift, on pipes the vpdpbusd leave free on Zen 5),
+// quants again (an and and a shift per vector of nibbles, Q8_0 an xor),
 // where packing wrote and read back 1.25 bytes per weight (Q4_0 holds
 // 0.56) and each thread packed every tile of its slice. Qwen2.5-0.5B Q4_0,
 // pp512, two threads, alternating: 1.04 x the packed panels' tokens/s. A
@@ -477,7 +478,6 @@ AI void run32t_n(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, c
     RUN_CASE(11, body, __VA_ARGS__) default: body(__VA_ARGS__, 12); break;                          \
   }
 
-// The tiled layout's gemv and pack (quant.h): blocks stored transposed, read through tunpack_.
 // The tiled layout's gemv, and its run kernel (in place) or pack. Q5_0 and
 // Q5_1 pack: their fifth bits (q5_bit, a shuffle and a test per vector)
 // unpacked in every run call read 0.92x the packed panels' tokens/s
@@ -1389,7 +1389,6 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n) {
   }
 }
 
-// Q8_K as the reference: -127 / (the first value of largest magnitude), ties to even.
 // A Q8_K block's quants (within -127..127: |src| <= amax) and their sums
 // of 16, from 64 quants at a time: psadbw sums 8 bytes (offset to
 // unsigned) per qword, and adjacent qwords make a sum of 16. A horizontal
@@ -1404,7 +1403,8 @@ AI void q8_K_quants(const float *src, __m512 is, block_q8_K *y) {
       __m512 v = _mm512_mul_ps(_mm512_loadu_ps(src + 64 * m + 16 * i), is);
       p[i] = _mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(127)));
     }
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(p[1], p[0])), _mm256_set_m128i(p[3], p[2]), 1);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(p[1], p[0])),
+                                   _mm256_set_m128i(p[3], p[2]), 1);
     _mm512_storeu_si512(y->qs + 64 * m, z);
     __m512i sad = _mm512_sad_epu8(_mm512_xor_si512(z, _mm512_set1_epi8((char)0x80)), _mm512_setzero_si512());
     h[m] = _mm512_add_epi64(sad, _mm512_shuffle_epi32(sad, _MM_PERM_BADC));  // qwords 2j, 2j + 1: sum j
@@ -1417,6 +1417,7 @@ AI void q8_K_quants(const float *src, __m512 is, block_q8_K *y) {
   _mm256_storeu_si256((__m256i *)y->bsums, _mm512_cvtepi32_epi16(sums));
 }
 
+// Q8_K as the reference: -127 / (the first value of largest magnitude), ties to even.
 static void quantize_q8_K(const float *src, void *dst, int64_t n) {
   block_q8_K *y = dst;
   for (int64_t b = 0; b < n / QK_K; b++, src += QK_K) {
