@@ -75,10 +75,13 @@ typedef struct {
 } mm_ffn;
 // y = the feed-forward of x: matmul_many_normed of gate and up into ff (each
 // row's gate values, then its up values; ldff >= 2 n_ff), then matmul_gated
-// of down, with the same bits. Where the kernels allow (a prompt, 32-element
-// types), act(gate) * up goes from each pair of gate and up tiles straight
-// into down's quantized input, which ff's memory then holds instead of the
-// gate and up values. Every weight must pass matmul_quantizes.
+// of down, with the same bits. Where the kernels allow (a prompt whose down
+// projection reads its input quantized in blocks of 32 or 256), act(gate) *
+// up goes from each pair of gate and up rows, one block of down's input,
+// straight into that input, which ff's memory then holds instead of the gate
+// and up values (with buffers of each thread's own after it where gate and
+// up pack their tiles, if ff has room for them): ff's contents afterwards
+// are not the gate and up values. Every weight must pass matmul_quantizes.
 void matmul_ffn(pool *p, const mm_ffn *f, const float *x, int64_t ldx, int64_t n_tokens, float *ff, int64_t ldff,
                 float *y, int64_t ldy, void *scratch);
 
