@@ -228,18 +228,17 @@ static void ffn_block(llmux_context *c, const fwd_batch *b, int il) {
       matmul_quantizes(&L->ffn_down)) {
     const mm_ffn f = {&L->ffn_gate, &L->ffn_up, &L->ffn_down, act, L->ffn_norm, hp->norm_eps};
     matmul_ffn(c->pool, &f, c->x, E, n, c->ff, ld, c->proj, E, c->mm_scratch);
-    for_items(c, b, il, n, ffn_residual_item);
-    return;
-  }
-  if (L->ffn_fused) {
-    const mm_out up[] = {{&L->ffn_up, c->ff, ld}};
-    mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, up, 1);
   } else {
-    const mm_out gate_up[] = {{&L->ffn_gate, c->ff, ld}, {&L->ffn_up, c->ff + hp->n_ff, ld}};
-    mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, gate_up, 2);
+    if (L->ffn_fused) {
+      const mm_out up[] = {{&L->ffn_up, c->ff, ld}};
+      mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, up, 1);
+    } else {
+      const mm_out gate_up[] = {{&L->ffn_gate, c->ff, ld}, {&L->ffn_up, c->ff + hp->n_ff, ld}};
+      mm_normed(c, b, il, ffn_norm_item, L->ffn_norm, gate_up, 2);
+    }
+    // act(gate) * up is computed as the down projection quantizes its input.
+    matmul_gated(c->pool, &L->ffn_down, act, c->ff, ld, n, c->proj, E, c->mm_scratch);
   }
-  // act(gate) * up is computed as the down projection quantizes its input.
-  matmul_gated(c->pool, &L->ffn_down, act, c->ff, ld, n, c->proj, E, c->mm_scratch);
   for_items(c, b, il, n, ffn_residual_item);
 }
 

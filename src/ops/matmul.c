@@ -535,10 +535,10 @@ static void plan_part(mm_part *pt, const mm_out *o, int64_t n_tokens) {
     pt->gemv = w->tiled ? g->gemv_tiled : g->gemv;
     pt->gemm = g;
   } else if (g && g->run && (g->gemv || n_tokens >= MM_GEMM_MIN_TOKENS || w->tiled)) {
+    bool in_place = w->tiled && g->run_tiled;
     pt->gemm = g;
-    pt->pack = w->tiled ? g->pack_tiled : g->pack;
-    pt->run = w->tiled && g->run_tiled ? g->run_tiled : g->run;
-    if (w->tiled && g->run_tiled) pt->pack = NULL;
+    pt->run = in_place ? g->run_tiled : g->run;
+    pt->pack = in_place ? NULL : w->tiled ? g->pack_tiled : g->pack;
   }
   pt->tile = pt->gemm && !pt->gemv ? pt->gemm->rows : MM_TILE_ROWS;
   assert(!w->tiled || (pt->gemm && pt->tile % QUANT_TILE_ROWS == 0));
@@ -608,7 +608,7 @@ static void job_layout(mm_job *j, void *scratch) {
 static void job_run(pool *p, mm_job *j) {
   j->tiles = 0;
   for (int i = 0; i < j->n_parts; i++) j->tiles += j->parts[i].tiles;
-  if (j->sink) j->tiles = (long)(j->parts[0].w->n_out / j->pair_rows);
+  if (j->sink) j->tiles = (long)(j->parts[0].w->n_out / j->pair_rows);  // pairs, not the parts' tiles
   mm_sync sync;
   atomic_init(&sync.arrived, 0);
   atomic_init(&sync.next, 0);
