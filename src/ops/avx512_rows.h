@@ -405,34 +405,13 @@ AI void tscales(const uint8_t *blk, int nt, int mins, __m512 *D, __m512 *M) {
   *M = mins ? tcol_half(blk + 2 * (size_t)nt, nt) : _mm512_setzero_ps();
 }
 
-// A Q4 / Q5 block whose nibbles start at column byte q (and Q5's high bits at qh, else -1).
-AI void tunpack_nib(const uint8_t *blk, int nt, int mins, int qh, int q, __m512i W[8], __m512 *D, __m512 *M) {
-  __m512i T[4];
-  UNROLL
-  for (int k = 0; k < 4; k++) T[k] = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
-  nib_split(T, W);
-  if (qh >= 0) q5_high(tcol(blk + (size_t)qh * (size_t)nt, nt), W);
-  tscales(blk, nt, mins, D, M);
-}
-AI void tunpack_q4_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 0, -1, 2, W, D, M); }
-AI void tunpack_q4_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, -1, 4, W, D, M); }
-AI void tunpack_q5_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 0, 2, 6, W, D, M); }
-AI void tunpack_q5_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_nib(b, nt, 1, 4, 8, W, D, M); }
-
-AI void tunpack_q8_0(const uint8_t *blk, int nt, __m512i W[8], __m512 *D, __m512 *M) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
-  UNROLL
-  for (int k = 0; k < 8; k++) W[k] = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
-  tscales(blk, nt, 0, D, M);
-}
-
-// The same blocks a quarter at a time, for the run kernels that read the
-// tiled layout in place (run32t_n): values 4k..4k+3 (lo) and 16 + 4k..
-// 16 + 4k + 3 (hi) of each row, k < 4, as tunpack's W[k] and W[k + 4].
-// Four vectors live where a whole block took eight.
+// A quarter of a block: values 4k..4k+3 (lo) and 16 + 4k..16 + 4k + 3 (hi)
+// of each row, k < 4, as a whole block's W[k] and W[k + 4]. The run kernels
+// that read the tiled layout in place (run32t_n) take a quarter at a time:
+// four vectors live where a whole block took eight.
 typedef void (*tquarter_fn)(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi);
 
-// Q4's nibbles from column byte q (Q5 packs: see quant_avx512.c).
+// Q4's (and Q5's low) nibbles from column byte q.
 AI void tquarter_nib(const uint8_t *blk, int nt, int q, int k, __m512i *lo, __m512i *hi) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   __m512i T = tcol(blk + (size_t)(q + 4 * k) * (size_t)nt, nt);
@@ -442,10 +421,36 @@ AI void tquarter_nib(const uint8_t *blk, int nt, int q, int k, __m512i *lo, __m5
 AI void tquarter_q4_0(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 2, k, lo, hi); }
 AI void tquarter_q4_1(const uint8_t *b, int nt, int k, __m512i *lo, __m512i *hi) { tquarter_nib(b, nt, 4, k, lo, hi); }
 AI void tquarter_q8_0(const uint8_t *blk, int nt, int k, __m512i *lo, __m512i *hi) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const __m512i flip = _mm512_set1_epi8((char)0x80);  // signed -> unsigned (q + 128), as unpack_q8_0
   *lo = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * k) * (size_t)nt, nt), flip);
   *hi = _mm512_xor_si512(tcol(blk + (size_t)(2 + 4 * (k + 4)) * (size_t)nt, nt), flip);
 }
+
+// A whole block (for gemv and the packs): its four quarters and its scales.
+AI void tunpack_quarters(const uint8_t *blk, int nt, tquarter_fn quarter, int mins, __m512i W[8], __m512 *D,
+                         __m512 *M) {
+  UNROLL
+  for (int k = 0; k < 4; k++) quarter(blk, nt, k, &W[k], &W[k + 4]);
+  tscales(blk, nt, mins, D, M);
+}
+AI void tunpack_q4_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) {
+  tunpack_quarters(b, nt, tquarter_q4_0, 0, W, D, M);
+}
+AI void tunpack_q4_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) {
+  tunpack_quarters(b, nt, tquarter_q4_1, 1, W, D, M);
+}
+AI void tunpack_q8_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) {
+  tunpack_quarters(b, nt, tquarter_q8_0, 0, W, D, M);
+}
+// Q5: the nibbles from column byte q, then the fifth bits from column byte qh.
+AI void tunpack_q5(const uint8_t *blk, int nt, int mins, int qh, int q, __m512i W[8], __m512 *D, __m512 *M) {
+  UNROLL
+  for (int k = 0; k < 4; k++) tquarter_nib(blk, nt, q, k, &W[k], &W[k + 4]);
+  q5_high(tcol(blk + (size_t)qh * (size_t)nt, nt), W);
+  tscales(blk, nt, mins, D, M);
+}
+AI void tunpack_q5_0(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_q5(b, nt, 0, 2, 6, W, D, M); }
+AI void tunpack_q5_1(const uint8_t *b, int nt, __m512i W[8], __m512 *D, __m512 *M) { tunpack_q5(b, nt, 1, 4, 8, W, D, M); }
 
 // Panel of 32-element blocks for 32 rows: per block the two halves' W[8],
 // then their D and M (20 vectors; a tile of 16 rows or fewer repeats its

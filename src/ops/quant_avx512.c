@@ -347,12 +347,17 @@ static void group_q8_1(const float *src, int64_t n, int bias, int64_t b0, int r,
 static void group_rows_q8_0(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux);
 static void group_rows_q8_1(const float *src, int n, int bias, int64_t b, void *group, act_aux *aux);
 
-// The int32 sums of one panel block (both halves) with nc activation blocks.
-AI void sums32(const __m512i *p, const void *a, const act_aux *aux, int64_t b, int q81, __m512i s[2][QCOLS],
-               const int nc) {
+// A block's int32 sums start from the unsigned offset's correction (Q8_0-style types) or 0 (Q8_1).
+AI void sums32_init(__m512i s[2][QCOLS], const act_aux *aux, int64_t b, int q81, const int nc) {
   UNROLL
   for (int c = 0; c < nc; c++)
     s[0][c] = s[1][c] = q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(group_aux(aux, b, c)->corr);
+}
+
+// The int32 sums of one panel block (both halves) with nc activation blocks.
+AI void sums32(const __m512i *p, const void *a, const act_aux *aux, int64_t b, int q81, __m512i s[2][QCOLS],
+               const int nc) {
+  sums32_init(s, aux, b, q81, nc);
   UNROLL
   for (int k = 0; k < 8; k++) {
     __m512i w0 = _mm512_load_si512(p + k), w1 = _mm512_load_si512(p + 8 + k);
@@ -430,9 +435,7 @@ AI void run32t_n(const void *w, size_t stride, int nr, int64_t k0, int64_t kn, c
   for (int64_t b = k0 / QK; b < (k0 + kn) / QK; b++) {
     const uint8_t *blk[2] = {tile[0] + (size_t)(b * nt[0]) * bytes, tile[1] + (size_t)(b * nt[1]) * bytes};
     __m512i s[2][QCOLS];
-    UNROLL
-    for (int c = 0; c < nc; c++)
-      s[0][c] = s[1][c] = q81 ? _mm512_setzero_si512() : _mm512_set1_epi32(group_aux(aux, b, c)->corr);
+    sums32_init(s, aux, b, q81, nc);
     UNROLL
     for (int k = 0; k < 4; k++) {
       __m512i lo[2], hi[2];
